@@ -1,0 +1,44 @@
+"""HZG provisioner: verify ``.hzg`` generator files and sample from them.
+
+The light, cloud-side half of HZG. It depends on numpy, msgpack, zstandard
+and cryptography only; pandas and pyarrow are used when present, and JAX
+never is.
+"""
+
+from provisioner.bundle import DEFAULT_LIMITS
+from provisioner.bundle import Bundle
+from provisioner.bundle import GeneratorInfo
+from provisioner.bundle import Limits
+from provisioner.bundle import ModelSpec
+from provisioner.bundle import OpenedBundle
+from provisioner.bundle import decode_bundle
+from provisioner.bundle import open_bundle
+from provisioner.errors import HzgError
+from provisioner.keys import SigningKey
+from provisioner.keys import TrustedKey
+from provisioner.keys import TrustStore
+from provisioner.keys import key_id
+from provisioner.keys import load_public_key
+from provisioner.keys import load_signing_key
+from provisioner.keys import write_key_pair
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Bundle",
+    "DEFAULT_LIMITS",
+    "GeneratorInfo",
+    "HzgError",
+    "Limits",
+    "ModelSpec",
+    "OpenedBundle",
+    "SigningKey",
+    "TrustStore",
+    "TrustedKey",
+    "decode_bundle",
+    "key_id",
+    "load_public_key",
+    "load_signing_key",
+    "open_bundle",
+    "write_key_pair",
+)

@@ -1,0 +1,144 @@
+"""Tokens back to column values (inverse of ``trainer/encode.py``).
+
+Decoding is post-processing of the generator: it reads only the schema and
+the randomness it is given, never data.
+
+Values come back as numpy arrays:
+
+    categorical string   object array of str, None for null
+    categorical boolean  object array of bool, None for null
+    categorical integer  int64, or object with None when nullable
+    numeric integer      int64, or float64 with NaN when nullable
+    numeric float        float64 with NaN for null
+    datetime             datetime64[unit] with NaT for null
+    id                   int64 (sequence) or object array of str
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provisioner.schema import Column, Grid
+
+_HEX = np.array(list("0123456789abcdef"))
+_DIGITS = np.array(list("0123456789"))
+_UPPER = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+_LOWER = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+_PATTERN_CLASSES = {"9": _DIGITS, "A": _UPPER, "a": _LOWER, "x": _HEX}
+
+
+def decode_column(
+    column: Column, tokens: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Values of a modelled column from its tokens."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if column.kind == "categorical":
+        return decode_categorical(column, tokens)
+    if column.kind == "numeric":
+        return decode_numeric(column, tokens, rng)
+    if column.kind == "datetime":
+        return decode_datetime(column, tokens, rng)
+    raise ValueError(f"column {column.name!r} of kind {column.kind} has no tokens")
+
+
+def decode_categorical(column: Column, tokens: np.ndarray) -> np.ndarray:
+    labels = list(column.categories)
+    if column.rare_label is not None:
+        labels.append(column.rare_label)
+    if column.nullable:
+        labels.append(None)
+    if column.value_type == "integer" and not column.nullable:
+        return np.asarray(labels, dtype=np.int64)[tokens]
+    table = np.empty(len(labels), dtype=object)
+    table[:] = labels
+    return table[tokens]
+
+
+def _grid_values(column: Column, grid: Grid, bins: np.ndarray,
+                 rng: np.random.Generator, integral: bool) -> np.ndarray:
+    """A value for each bin token: a cell by weight, then uniform in the cell."""
+    edges = np.asarray(grid.cell_edges, dtype=np.float64)
+    weights = np.asarray(grid.cell_weights, dtype=np.float64)
+    starts = np.asarray(grid.bin_starts, dtype=np.int64)
+    ends = np.append(starts[1:], len(weights))
+    # Cumulative weights restart at every bin; an all-zero bin is uniform.
+    cum = np.empty_like(weights)
+    for a, b in zip(starts, ends):
+        w = weights[a:b]
+        w = w if w.sum() > 0 else np.ones_like(w)
+        cum[a:b] = np.cumsum(w) / w.sum()
+    u = rng.random(len(bins))
+    # searchsorted inside each bin: offset u by the bin index so one global,
+    # sorted key array serves all bins at once.
+    keys = cum + np.repeat(np.arange(len(starts)), ends - starts)
+    cell = np.searchsorted(keys, bins + u, side="right")
+    cell = np.clip(cell, starts[bins], ends[bins] - 1)
+    lo, hi = edges[cell], edges[cell + 1]
+    v = rng.random(len(bins))
+    if integral:
+        # cells of integer columns are [lo, hi) with integer edges
+        return (lo + np.floor(v * (hi - lo))).astype(np.int64)
+    return lo + v * (hi - lo)
+
+
+def decode_numeric(column: Column, tokens: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    grid = column.grid
+    null = tokens == column.null_token if column.nullable else np.zeros(len(tokens), bool)
+    bins = np.where(null, 0, tokens)
+    integral = column.value_type == "integer"
+    values = _grid_values(column, grid, bins, rng, integral)
+    if integral:
+        if column.decimals < 0:
+            step = 10 ** (-column.decimals)
+            values = (np.round(values / step) * step).astype(np.int64)
+        if column.nullable:
+            values = values.astype(np.float64)
+            values[null] = np.nan
+        return values
+    values = np.round(values, column.decimals)
+    values = np.clip(values, grid.cell_edges[0], grid.cell_edges[-1])
+    values[null] = np.nan
+    return values
+
+
+def decode_datetime(column: Column, tokens: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+    null = tokens == column.null_token if column.nullable else np.zeros(len(tokens), bool)
+    bins = np.where(null, 0, tokens)
+    ticks = _grid_values(column, column.grid, bins, rng, integral=True)
+    values = ticks.astype(f"datetime64[{column.unit}]")
+    values[null] = np.datetime64("NaT")
+    return values
+
+
+def make_ids(column: Column, first_row: int, count: int,
+             rng: np.random.Generator) -> np.ndarray:
+    """Fresh identifiers for rows ``first_row .. first_row + count - 1``."""
+    if column.style == "sequence":
+        return np.arange(first_row + 1, first_row + count + 1, dtype=np.int64)
+    if column.style == "uuid":
+        chars = _HEX[rng.integers(0, 16, size=(count, 32))]
+        return _join_rows(chars)
+    pieces = []
+    pattern = column.pattern
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            pieces.append(np.full(count, pattern[i + 1], dtype=object))
+            i += 2
+            continue
+        alphabet = _PATTERN_CLASSES.get(ch)
+        if alphabet is None:
+            pieces.append(np.full(count, ch, dtype=object))
+        else:
+            pieces.append(alphabet[rng.integers(0, len(alphabet), size=count)].astype(object))
+        i += 1
+    return _join_rows(np.stack(pieces, axis=1)) if pieces else np.full(count, "", object)
+
+
+def _join_rows(chars: np.ndarray) -> np.ndarray:
+    out = np.empty(chars.shape[0], dtype=object)
+    out[:] = ["".join(row) for row in chars.tolist()]
+    return out

@@ -1,0 +1,149 @@
+"""Human and machine summaries of an opened bundle (``hzg inspect``/``verify``).
+
+Both verbs validate the whole bundle first (container and content) by
+building a :class:`~provisioner.generator.Generator`, so what they print has
+passed every check a sampler would apply.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from provisioner.bundle import FORMAT_MAJOR, OpenedBundle
+from provisioner.generator import Generator
+from provisioner.privacy import PrivacyStatement
+from provisioner.schema import Column
+
+
+def _when(stamp: int | None) -> str:
+    if stamp is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def signature_line(opened: OpenedBundle) -> str:
+    signer = opened.header.signer
+    if opened.verified:
+        key = opened.trusted_key
+        return f"verified: signed by {key.name} (key {key.key_id})"
+    if signer is None:
+        return "UNSIGNED (read with --insecure-skip-verify)"
+    return (f"NOT VERIFIED: claims {signer.name} (key {signer.key_id}); "
+            "read with --insecure-skip-verify")
+
+
+def privacy_line(privacy: PrivacyStatement) -> str:
+    """One line stating the guarantee exactly as the ledger records it."""
+    if not privacy.dp:
+        return "NOT differentially private (trained without DP)"
+    relation = {"add_or_remove_one": "add/remove one"}.get(privacy.neighboring,
+                                                           privacy.neighboring)
+    return (f"({privacy.epsilon:.4g}, {privacy.delta:.3g})-DP per {privacy.unit}, "
+            f"{relation}, {privacy.accountant} accountant")
+
+
+def _span(column: Column) -> str:
+    lo, hi = column.grid.cell_edges[0], column.grid.cell_edges[-1]
+    if column.kind == "datetime":
+        unit = f"datetime64[{column.unit}]"
+        return f"[{np.int64(lo).astype(unit)}, {np.int64(hi).astype(unit)})"
+    return f"[{lo:g}, {hi:g})"
+
+
+def column_line(column: Column) -> str:
+    if column.kind == "categorical":
+        text = f"categorical {column.value_type}, {len(column.categories)} values"
+        if column.rare_label is not None:
+            text += f" + rare ({column.rare_label!r})"
+    elif column.kind == "numeric":
+        decimals = f", {column.decimals} decimals" if column.value_type == "float" else ""
+        text = (f"numeric {column.value_type}, {column.grid.num_bins} bins over "
+                f"{_span(column)}{decimals}")
+    elif column.kind == "datetime":
+        text = f"datetime ({column.unit}), {column.grid.num_bins} bins over {_span(column)}"
+    else:
+        shape = {"sequence": "1, 2, 3, ...", "uuid": "32 hex characters"}.get(
+            column.style, f"pattern {column.pattern}")
+        text = f"id {column.value_type}, fresh values: {shape}"
+    if column.nullable:
+        text += ", nullable"
+    return f"{text}  [{column.metadata}]"
+
+
+def summary(opened: OpenedBundle) -> dict[str, Any]:
+    """A JSON-ready dict: the whole header plus what the reader established."""
+    return {
+        "format": f"{FORMAT_MAJOR}.{opened.minor_version}",
+        "file_size": opened.file_size,
+        "verified": opened.verified,
+        "trusted_key": None if opened.trusted_key is None else {
+            "key_id": opened.trusted_key.key_id, "name": opened.trusted_key.name},
+        "header": opened.header.to_plain(),
+        "tensors": {name: {"dtype": str(a.dtype), "shape": list(a.shape)}
+                    for name, a in sorted(opened.tensors.items())},
+    }
+
+
+def render(opened: OpenedBundle, generator: Generator) -> str:
+    h = opened.header
+    g = h.generator
+    lines = [
+        f"generator   {g.name} v{g.version} (id {g.id}), owner {g.owner}",
+        f"created     {_when(g.created_at)}; expires {_when(g.expires_at)}",
+        f"signature   {signature_line(opened)}",
+        f"privacy     {privacy_line(generator.privacy)}",
+    ]
+    for phase in generator.privacy.phases:
+        lines.append(f"  phase {phase.name}: epsilon {phase.epsilon:.4g}, delta "
+                     f"{phase.delta:.3g}")
+        for mechanism in generator.privacy.mechanisms:
+            if mechanism.phase == phase.name:
+                lines.append(f"    {mechanism.name} ({mechanism.kind}) "
+                             + _params_line(mechanism.params))
+    config = generator.sampler.config
+    lines.append(f"model       {h.model.family}: {config.num_columns} modelled columns, "
+                 f"{config.vocab_size} tokens, hidden {list(config.hidden)}"
+                 + (", direct layer" if config.direct else ""))
+    rows = generator.schema.rows
+    lines.append(f"columns     {len(generator.schema.columns)}"
+                 + (f" (trained on about {rows:,} rows, DP count)" if rows else ""))
+    width = max(len(c.name) for c in generator.schema.columns)
+    for column in generator.schema.columns:
+        lines.append(f"  {column.name:<{width}}  {column_line(column)}")
+    p = h.payload
+    lines.append(
+        f"sizes       file {_size(opened.file_size)}; payload {_size(p.compressed_size)} "
+        f"compressed from {_size(p.raw_size)}; {p.tensor_count} tensors"
+    )
+    lines.append(f"digest      sha256 {p.sha256}")
+    software = h.provenance.get("software")
+    if software:
+        lines.append(f"made by     {software}")
+    for key, value in sorted(h.extensions.items()):
+        lines.append(f"extension   {key} = {value}")
+    return "\n".join(lines)
+
+
+def _params_line(params: dict[str, Any]) -> str:
+    def show(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    return ", ".join(f"{k}={show(v)}" for k, v in sorted(params.items())
+                     if not isinstance(v, (list, dict)))
+
+
+def verdict(opened: OpenedBundle, generator: Generator) -> str:
+    g = opened.header.generator
+    return (f"OK {g.name} v{g.version}: {signature_line(opened)}; "
+            f"{privacy_line(generator.privacy)}")

@@ -1,0 +1,298 @@
+"""MADE over column tokens, numpy half (twin of ``trainer/models/made.py``).
+
+The model factorises a row as p(x_1) p(x_2 | x_1) ... p(x_C | x_<C) over the
+modelled columns, each a categorical distribution over that column's tokens.
+Its input is the concatenated one-hot encoding of all tokens (width V); the
+hidden layers and the output are masked so that column c only sees columns
+before it (Germain et al., 2015, "MADE"). A masked direct input -> output
+layer makes each conditional a logistic regression plus the MLP.
+
+Degrees fix the masks (HZG.md, "Model family made"): input and output units
+of column c have degree c (1-based); unit j of a hidden layer of width H has
+degree 1 + floor(j (C-1) / H) (1 when C = 1), so degrees never decrease
+along a layer. A hidden unit of degree d sees columns <= d and feeds the
+outputs of columns > d. Stored weights are already masked (zeros where the
+mask is 0); the reader checks that.
+
+Sampling is incremental: after column c-1 is drawn, only the hidden units of
+degree c-1 are new, so a whole row costs about one forward pass instead of
+one per column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from provisioner.bundle.fields import Fields
+from provisioner.errors import MalformedHeader, MalformedPayload
+
+FAMILY = "made"
+ACTIVATIONS = ("relu",)
+MAX_WIDTH = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class MadeConfig:
+    """Architecture of a MADE generator.
+
+    Attributes:
+      token_counts: tokens per modelled column, in model order.
+      hidden: widths of the hidden layers.
+      direct: whether a masked input -> output layer is present.
+      activation: hidden activation; "relu".
+    """
+
+    token_counts: tuple[int, ...]
+    hidden: tuple[int, ...]
+    direct: bool = True
+    activation: str = "relu"
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.token_counts)
+
+    @property
+    def vocab_size(self) -> int:
+        return sum(self.token_counts)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start of each column's tokens in the one-hot layout (length C+1)."""
+        return np.concatenate([[0], np.cumsum(self.token_counts)]).astype(np.int64)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"activation": self.activation, "direct": self.direct,
+                "hidden": list(self.hidden), "token_counts": list(self.token_counts)}
+
+    @classmethod
+    def from_plain(cls, plain: Any, *, strict: bool = True) -> MadeConfig:
+        f = Fields(plain, "header.model.config", strict=strict)
+        counts = f.array("token_counts")
+        hidden = f.array("hidden")
+        config = cls(
+            token_counts=tuple(counts),
+            hidden=tuple(hidden),
+            direct=f.boolean("direct"),
+            activation=f.string("activation"),
+        )
+        f.done()
+        for name, values in (("token_counts", counts), ("hidden", hidden)):
+            if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_WIDTH
+                   for v in values):
+                raise MalformedHeader(
+                    f"header.model.config.{name} must hold integers in 1..{MAX_WIDTH}"
+                )
+        if not counts or len(hidden) > 8 or config.vocab_size > MAX_WIDTH:
+            raise MalformedHeader("header.model.config has no columns or is too large")
+        if config.activation not in ACTIVATIONS:
+            raise MalformedHeader(f"header.model.config.activation must be one of {ACTIVATIONS}")
+        return config
+
+
+def hidden_degrees(num_columns: int, width: int) -> np.ndarray:
+    """Degrees of one hidden layer: non-decreasing values in 1..max(C-1, 1)."""
+    if num_columns < 2:
+        return np.ones(width, dtype=np.int64)
+    return 1 + (np.arange(width, dtype=np.int64) * (num_columns - 1)) // width
+
+
+def token_degrees(config: MadeConfig) -> np.ndarray:
+    """Degree (1-based column index) of each input/output token unit."""
+    return np.repeat(np.arange(1, config.num_columns + 1), config.token_counts)
+
+
+def masks(config: MadeConfig) -> dict[str, np.ndarray]:
+    """The 0/1 masks of every weight matrix, keyed by tensor name."""
+    tokens = token_degrees(config)
+    degrees = [hidden_degrees(config.num_columns, h) for h in config.hidden]
+    result: dict[str, np.ndarray] = {}
+    previous = tokens
+    for i, current in enumerate(degrees):
+        result[f"hidden.{i}.w"] = (current[None, :] >= previous[:, None])
+        previous = current
+    result["out.w"] = tokens[None, :] > previous[:, None]
+    if config.direct:
+        result["direct.w"] = tokens[None, :] > tokens[:, None]
+    return {name: m.astype(np.float32) for name, m in result.items()}
+
+
+def tensor_shapes(config: MadeConfig) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    width = config.vocab_size
+    for i, h in enumerate(config.hidden):
+        shapes[f"hidden.{i}.w"] = (width, h)
+        shapes[f"hidden.{i}.b"] = (h,)
+        width = h
+    shapes["out.w"] = (width, config.vocab_size)
+    shapes["out.b"] = (config.vocab_size,)
+    if config.direct:
+        shapes["direct.w"] = (config.vocab_size, config.vocab_size)
+    return shapes
+
+
+def check_weights(config: MadeConfig, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate names, dtypes, shapes and masks; return float32 copies."""
+    shapes = tensor_shapes(config)
+    if set(tensors) != set(shapes):
+        missing = sorted(set(shapes) - set(tensors))
+        extra = sorted(set(tensors) - set(shapes))
+        raise MalformedPayload(
+            f"made tensors do not match the config (missing {missing}, unexpected {extra})"
+        )
+    weights: dict[str, np.ndarray] = {}
+    for name, shape in shapes.items():
+        array = tensors[name]
+        if array.dtype != np.float32 or array.shape != shape:
+            raise MalformedPayload(
+                f"tensor {name!r} must be float32 of shape {shape}, "
+                f"found {array.dtype} {array.shape}"
+            )
+        weights[name] = np.array(array, dtype=np.float32)
+    for name, mask in masks(config).items():
+        if np.any(weights[name][mask == 0] != 0):
+            raise MalformedPayload(
+                f"tensor {name!r} has weights where the MADE mask is 0 "
+                "(it would let a column see later columns)"
+            )
+    return weights
+
+
+class MadeSampler:
+    """Numpy forward pass and incremental ancestral sampling."""
+
+    def __init__(self, config: MadeConfig, tensors: Mapping[str, np.ndarray]) -> None:
+        self.config = config
+        self.weights = check_weights(config, tensors)
+        self.offsets = config.offsets
+        c = config.num_columns
+        # For every hidden layer and every column c (0-based), the range of
+        # units that become final once columns < c are known: degree == c.
+        self._degree_bounds = [
+            np.searchsorted(hidden_degrees(c, h), np.arange(c + 1), side="right")
+            for h in config.hidden
+        ]
+
+    # -- full forward pass (reference, used by the parity test) -------------
+
+    def log_probs(self, tokens: np.ndarray) -> list[np.ndarray]:
+        """Per-column log-probabilities of each row, given the full rows.
+
+        Args:
+          tokens: (n, C) integer tokens.
+        Returns:
+          C arrays of shape (n, tokens in column c); row i of array c is
+          log p(x_c = . | x_<c of row i).
+        """
+        x = self.one_hot(tokens)
+        h = x
+        for i in range(len(self.config.hidden)):
+            h = np.maximum(h @ self.weights[f"hidden.{i}.w"] + self.weights[f"hidden.{i}.b"], 0)
+        logits = h @ self.weights["out.w"] + self.weights["out.b"]
+        if self.config.direct:
+            logits = logits + x @ self.weights["direct.w"]
+        return [_log_softmax(logits[:, a:b]) for a, b in zip(self.offsets, self.offsets[1:])]
+
+    def one_hot(self, tokens: np.ndarray) -> np.ndarray:
+        tokens = np.asarray(tokens, dtype=np.int64)
+        x = np.zeros((tokens.shape[0], self.config.vocab_size), dtype=np.float32)
+        rows = np.arange(tokens.shape[0])
+        for c, start in enumerate(self.offsets[:-1]):
+            x[rows, start + tokens[:, c]] = 1.0
+        return x
+
+    # -- incremental sampling ------------------------------------------------
+
+    def sample(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        conditions: Mapping[int, Sequence[int]] | None = None,
+    ) -> np.ndarray:
+        """Draw up to ``n`` rows of tokens; rows violating ``conditions`` are dropped.
+
+        Args:
+          n: candidate rows to draw.
+          rng: randomness for this block.
+          conditions: column index -> allowed tokens. A candidate row is kept
+            with probability p(x_c in allowed | x_<c), and x_c is then drawn
+            from the allowed tokens only: exact rejection sampling.
+        Returns:
+          (m, C) int32 tokens, m <= n (m == n without conditions).
+        """
+        cfg = self.config
+        w = self.weights
+        conditions = dict(conditions or {})
+        layers = len(cfg.hidden)
+        pre = [np.broadcast_to(w[f"hidden.{i}.b"], (n, h)).copy()
+               for i, h in enumerate(cfg.hidden)]
+        post = [np.zeros((n, h), dtype=np.float32) for h in cfg.hidden]
+        direct = (np.broadcast_to(w["out.b"], (n, cfg.vocab_size)).copy())
+        tokens = np.zeros((n, cfg.num_columns), dtype=np.int32)
+        out_w, out_b = w["out.w"], w["out.b"]
+        for c in range(cfg.num_columns):
+            if c > 0:
+                prev = tokens[:, c - 1] + self.offsets[c - 1]
+                lo = self._degree_bounds[0][c - 1] if layers else 0
+                if layers:
+                    pre[0][:, lo:] += w["hidden.0.w"][prev, lo:]
+                if cfg.direct:
+                    direct[:, self.offsets[c]:] += w["direct.w"][prev, self.offsets[c]:]
+                for i in range(layers):
+                    a, b = self._degree_bounds[i][c - 1], self._degree_bounds[i][c]
+                    if b == a:
+                        continue
+                    if i > 0:
+                        end = self._degree_bounds[i - 1][c]
+                        pre[i][:, a:b] += post[i - 1][:, :end] @ w[f"hidden.{i}.w"][:end, a:b]
+                    post[i][:, a:b] = np.maximum(pre[i][:, a:b], 0)
+            s, e = self.offsets[c], self.offsets[c + 1]
+            if cfg.direct:
+                logits = direct[:, s:e].copy()
+            else:
+                logits = np.broadcast_to(out_b[s:e], (tokens.shape[0], e - s)).copy()
+            if layers:
+                end = self._degree_bounds[-1][c]
+                if end:
+                    logits += post[-1][:, :end] @ out_w[:end, s:e]
+            probs = _softmax(logits)
+            u = rng.random(probs.shape[0], dtype=np.float32)
+            if c in conditions:
+                allowed = np.zeros(e - s, dtype=bool)
+                allowed[list(conditions[c])] = True
+                probs = np.where(allowed, probs, 0)
+                mass = probs.sum(axis=1)
+                keep = rng.random(probs.shape[0], dtype=np.float32) < mass
+                probs, u, mass = probs[keep], u[keep], mass[keep]
+                pre = [p[keep] for p in pre]
+                post = [p[keep] for p in post]
+                direct, tokens = direct[keep], tokens[keep]
+                tokens[:, c] = _inverse_cdf(probs, u * mass)
+            else:
+                tokens[:, c] = _inverse_cdf(probs, u)
+        return tokens
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index of the first token whose cumulative probability exceeds u."""
+    cumulative = np.cumsum(probs, axis=1)
+    index = (cumulative < u[:, None]).sum(axis=1)
+    # u can exceed the float32 total by rounding; fall back to the last
+    # token that has probability (never to one with probability 0).
+    last = probs.shape[1] - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
+    return np.minimum(index, last).astype(np.int32)
