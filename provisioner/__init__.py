@@ -14,6 +14,8 @@ from provisioner.bundle import OpenedBundle
 from provisioner.bundle import decode_bundle
 from provisioner.bundle import open_bundle
 from provisioner.errors import HzgError
+from provisioner.generator import Generator
+from provisioner.generator import load
 from provisioner.keys import SigningKey
 from provisioner.keys import TrustedKey
 from provisioner.keys import TrustStore
@@ -21,22 +23,26 @@ from provisioner.keys import key_id
 from provisioner.keys import load_public_key
 from provisioner.keys import load_signing_key
 from provisioner.keys import write_key_pair
+from provisioner.table import Table
 
 __version__ = "0.1.0"
 
 __all__ = (
     "Bundle",
     "DEFAULT_LIMITS",
+    "Generator",
     "GeneratorInfo",
     "HzgError",
     "Limits",
     "ModelSpec",
     "OpenedBundle",
     "SigningKey",
+    "Table",
     "TrustStore",
     "TrustedKey",
     "decode_bundle",
     "key_id",
+    "load",
     "load_public_key",
     "load_signing_key",
     "open_bundle",

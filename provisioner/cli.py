@@ -16,6 +16,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -115,6 +116,24 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from provisioner.sinks import output_format, write_rows
+
+    if args.output is not None:
+        output_format(args.output)  # an unknown format fails before any work
+    opened = open_from_args(args, args.bundle)
+    generator = Generator.from_opened(opened)
+    batches = generator.iter_batches(args.n, batch_size=args.batch_size, seed=args.seed,
+                                     where=args.where)
+    start = time.perf_counter()
+    rows = write_rows(batches, generator.schema.columns, args.output)
+    if args.output is not None:
+        seconds = time.perf_counter() - start
+        print(f"wrote {rows:,} rows to {args.output} in {seconds:.1f} s "
+              f"({rows / max(seconds, 1e-9):,.0f} rows/s)", file=sys.stderr)
+    return 0
+
+
 # --- entry point ------------------------------------------------------------
 
 
@@ -146,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON for machines")
     _trust_arguments(inspect)
     inspect.set_defaults(run=_cmd_inspect)
+
+    sample = verbs.add_parser("sample", parents=[common],
+                              help="write synthetic rows from a bundle (CSV, Parquet)")
+    sample.add_argument("bundle", metavar="BUNDLE")
+    sample.add_argument("-n", type=int, required=True, help="number of rows")
+    sample.add_argument("-o", "--output", metavar="OUT",
+                        help="OUT.csv, OUT.csv.gz or OUT.parquet (default: CSV on stdout)")
+    sample.add_argument("--seed", type=int,
+                        help="make the output reproducible (same rows for any --batch-size)")
+    sample.add_argument("--where", action="append", metavar="COL=VALUE",
+                        help="only rows with this value (repeatable; COL= means null)")
+    sample.add_argument("--batch-size", type=int, default=65536,
+                        help="rows formatted and written at a time (memory, not output)")
+    _trust_arguments(sample)
+    sample.set_defaults(run=_cmd_sample)
 
     for name, summary in TRAINER_COMMANDS.items():
         verbs.add_parser(name, help=f"{summary} [needs hzg[train]]", add_help=False)

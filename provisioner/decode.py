@@ -54,9 +54,13 @@ def decode_categorical(column: Column, tokens: np.ndarray) -> np.ndarray:
     return table[tokens]
 
 
-def _grid_values(column: Column, grid: Grid, bins: np.ndarray,
-                 rng: np.random.Generator, integral: bool) -> np.ndarray:
-    """A value for each bin token: a cell by weight, then uniform in the cell."""
+def _grid_ticks(grid: Grid, bins: np.ndarray, rng: np.random.Generator,
+                scale: float) -> np.ndarray:
+    """For each bin token: a cell by weight, then a uniform multiple of 1/scale in it.
+
+    Returns integers counting units of 1/scale (scale = 10^decimals for floats,
+    1 for integer and datetime columns).
+    """
     edges = np.asarray(grid.cell_edges, dtype=np.float64)
     weights = np.asarray(grid.cell_weights, dtype=np.float64)
     starts = np.asarray(grid.bin_starts, dtype=np.int64)
@@ -73,12 +77,15 @@ def _grid_values(column: Column, grid: Grid, bins: np.ndarray,
     keys = cum + np.repeat(np.arange(len(starts)), ends - starts)
     cell = np.searchsorted(keys, bins + u, side="right")
     cell = np.clip(cell, starts[bins], ends[bins] - 1)
-    lo, hi = edges[cell], edges[cell + 1]
-    v = rng.random(len(bins))
-    if integral:
-        # cells of integer columns are [lo, hi) with integer edges
-        return (lo + np.floor(v * (hi - lo))).astype(np.int64)
-    return lo + v * (hi - lo)
+    return _uniform_ticks(edges[cell] * scale, edges[cell + 1] * scale, rng)
+
+
+def _uniform_ticks(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An integer drawn uniformly from ceil(lo) .. ceil(hi) - 1 (round(lo) if empty)."""
+    first = np.ceil(lo - 1e-9)
+    count = np.ceil(hi - 1e-9) - first
+    ticks = first + np.floor(rng.random(len(lo)) * np.maximum(count, 1))
+    return np.where(count >= 1, ticks, np.round(lo)).astype(np.int64)
 
 
 def decode_numeric(column: Column, tokens: np.ndarray,
@@ -86,9 +93,8 @@ def decode_numeric(column: Column, tokens: np.ndarray,
     grid = column.grid
     null = tokens == column.null_token if column.nullable else np.zeros(len(tokens), bool)
     bins = np.where(null, 0, tokens)
-    integral = column.value_type == "integer"
-    values = _grid_values(column, grid, bins, rng, integral)
-    if integral:
+    if column.value_type == "integer":
+        values = _grid_ticks(grid, bins, rng, 1.0)
         if column.decimals < 0:
             step = 10 ** (-column.decimals)
             values = (np.round(values / step) * step).astype(np.int64)
@@ -96,8 +102,8 @@ def decode_numeric(column: Column, tokens: np.ndarray,
             values = values.astype(np.float64)
             values[null] = np.nan
         return values
-    values = np.round(values, column.decimals)
-    values = np.clip(values, grid.cell_edges[0], grid.cell_edges[-1])
+    scale = 10.0 ** column.decimals
+    values = np.round(_grid_ticks(grid, bins, rng, scale) / scale, max(column.decimals, 0))
     values[null] = np.nan
     return values
 
@@ -106,7 +112,7 @@ def decode_datetime(column: Column, tokens: np.ndarray,
                     rng: np.random.Generator) -> np.ndarray:
     null = tokens == column.null_token if column.nullable else np.zeros(len(tokens), bool)
     bins = np.where(null, 0, tokens)
-    ticks = _grid_values(column, column.grid, bins, rng, integral=True)
+    ticks = _grid_ticks(column.grid, bins, rng, 1.0)
     values = ticks.astype(f"datetime64[{column.unit}]")
     values[null] = np.datetime64("NaT")
     return values

@@ -79,6 +79,8 @@ class Generator:
                 )
         elif any(c.metadata == "dp" for c in self.schema.columns):
             raise MalformedHeader("a non-DP bundle cannot mark metadata as 'dp'")
+        if self.privacy.dp and any(c.metadata == "exact" for c in self.schema.columns):
+            raise MalformedHeader("a DP bundle cannot hold metadata read exactly from data")
         self._model_index = {c.name: i for i, c in enumerate(modelled)}
 
     @classmethod
@@ -240,11 +242,16 @@ class Generator:
         """Yield ``n`` rows in tables of ``batch_size`` rows (the last may be shorter).
 
         Memory stays flat in ``n``: at most a few blocks are held at a time.
+        Arguments and conditions are checked here, before the first batch.
         """
         _check_count(n=n, batch_size=batch_size)
         seed = secrets.randbits(63) if seed is None else _check_seed(seed)
         conditions = self.parse_conditions(where)
         workers = max(1, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+        return self._batches(n, batch_size, seed, conditions, workers)
+
+    def _batches(self, n: int, batch_size: int, seed: int, conditions: list[Condition],
+                 workers: int) -> Iterator[Table]:
         produced, pending = 0, []
         pending_rows = 0
         for block_table in self._blocks(seed, conditions, workers):

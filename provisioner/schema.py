@@ -27,7 +27,7 @@ from provisioner.bundle.fields import Fields
 from provisioner.errors import MalformedHeader
 
 KINDS = ("categorical", "numeric", "datetime", "id")
-METADATA_ORIGINS = ("public", "dp")
+METADATA_ORIGINS = ("public", "dp", "exact")
 DATETIME_UNITS = ("D", "s", "ms", "us")
 ID_STYLES = ("sequence", "pattern", "uuid")
 _NAME_MAX = 256
@@ -100,7 +100,8 @@ class Column:
         (numeric), integer/string (id); "datetime" for datetimes.
       nullable: whether the column has a null token (may produce nulls).
       metadata: "public" if everything below was declared by the user,
-        "dp" if any of it was derived from the data with DP.
+        "dp" if any of it was derived from the data with DP, "exact" if it was
+        read from the data without privacy (only in non-DP bundles).
       categories: categorical values, in token order.
       rare_label: categorical only: the label of the token standing for all
         values too rare to be released, or None when there is no such token.
@@ -182,7 +183,8 @@ class Column:
         nullable = fields.boolean("nullable")
         metadata = fields.string("metadata")
         if metadata not in METADATA_ORIGINS:
-            raise MalformedHeader(f"{fields.path('metadata')} must be 'public' or 'dp'")
+            raise MalformedHeader(
+                f"{fields.path('metadata')} must be one of {METADATA_ORIGINS}")
         extra: dict[str, Any] = {}
         allowed_types = {
             "categorical": ("string", "boolean", "integer"),

@@ -12,7 +12,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 # public name -> module that defines it
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "PrivacyConfig": "trainer.config",
+    "SchemaFile": "trainer.declarations",
+    "TrainConfig": "trainer.config",
+    "TrainReport": "trainer.train",
+    "read_table": "trainer.load",
+    "train": "trainer.train",
+}
 
 __all__ = tuple(sorted(_EXPORTS))
 

@@ -7,9 +7,143 @@ module must stay cheap: heavy imports happen inside each verb.
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from provisioner.cli import _debug_flag, _Parser
+from provisioner.errors import ConfigError, KeyFileError
+from provisioner.keys import PASSPHRASE_ENV, SigningKey, is_encrypted_key_file, load_signing_key
+
+
+def load_key_for_signing(path: str) -> SigningKey:
+    """Load the owner's key up front, asking for a passphrase if needed."""
+    passphrase = None
+    if is_encrypted_key_file(path):
+        text = os.environ.get(PASSPHRASE_ENV)
+        if text is None:
+            if not sys.stdin.isatty():
+                raise KeyFileError(f"{path} is encrypted; set {PASSPHRASE_ENV}")
+            text = getpass.getpass(f"passphrase for {path}: ")
+        passphrase = text.encode()
+    return load_signing_key(path, passphrase=passphrase)
+
+
+class ProgressBar:
+    """Epoch, loss and ε spent on one line (a line per epoch when not a terminal)."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = self.stream.isatty()
+        self.last_loss: float | None = None
+        self.last_epsilon: float | None = None
+
+    def __call__(self, p) -> None:  # p: trainer.train.Progress
+        if p.loss is not None:
+            self.last_loss = p.loss
+        if p.epsilon is not None:
+            self.last_epsilon = p.epsilon
+        if not self.tty and p.loss is None:
+            return
+        width = 24
+        done = int(width * p.step / max(p.steps, 1))
+        bar = "#" * done + "." * (width - done)
+        loss = f"{self.last_loss:7.3f}" if self.last_loss is not None else "      -"
+        eps = f"{self.last_epsilon:.3f}" if self.last_epsilon is not None else "-"
+        line = (f"train [{bar}] epoch {p.epoch:5.1f}  step {p.step}/{p.steps}  "
+                f"loss {loss}  epsilon spent {eps}  {p.elapsed:5.1f}s")
+        if self.tty:
+            self.stream.write("\r" + line)
+            if p.step == p.steps:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from provisioner.bundle import decode_bundle
+    from provisioner.keys import TrustedKey, TrustStore
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    key = load_key_for_signing(args.key)  # fail before minutes of training
+    out = Path(args.out)
+    if out.suffix != ".hzg":
+        raise ConfigError(f"--out {out} should end in .hzg")
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise ConfigError(f"folder {out.parent} does not exist")
+    config = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    privacy: dict[str, object] = {}
+    if args.epsilon is not None:
+        privacy["epsilon"] = args.epsilon
+    if args.delta is not None:
+        privacy["delta"] = args.delta
+    if args.allow_large_epsilon:
+        privacy["allow_large_epsilon"] = True
+    if args.insecure_no_dp:
+        privacy["enabled"] = False
+    changes: dict[str, object] = {"owner": args.owner or config.owner or key.name}
+    for name in ("epochs", "batch_size", "max_minutes", "name", "version", "expires_days"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    try:
+        config = config.replace(privacy=privacy, **changes)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None
+    if not config.privacy.enabled:
+        print("hzg: warning: --insecure-no-dp: this generator is NOT differentially "
+              "private and its metadata is read exactly from the data", file=sys.stderr)
+    reports: list = []
+    started = time.perf_counter()
+    bundle = train(args.data, config, schema=args.schema, progress=ProgressBar(),
+                   report=reports)
+    bundle.save(out, key)
+    report = reports[0]
+    opened = decode_bundle(out.read_bytes(),
+                           trust=TrustStore([TrustedKey(key.public_key, key.name, "own")]))
+    privacy_plain = opened.header.privacy
+    size = out.stat().st_size
+    if privacy_plain["dp"]:
+        spent = (f"epsilon spent {privacy_plain['epsilon']:.4f} of {config.privacy.epsilon:g}, "
+                 f"delta {privacy_plain['delta']:.3g} ({privacy_plain['accountant']})")
+    else:
+        spent = "NOT differentially private"
+    print(spent)
+    print(f"steps        {report.steps_taken} of {report.steps_planned}"
+          + (" (stopped by --max-minutes)" if report.stopped_early else "")
+          + f", sampling rate {report.sampling_prob:.4f}"
+          + (f", noise multiplier {report.noise_multiplier:.3f}"
+             if report.noise_multiplier else ""))
+    print(f"time         {time.perf_counter() - started:.1f} s "
+          f"(compile {report.compile_seconds:.1f} s, train {report.train_seconds:.1f} s)")
+    print(f"bundle       {out} ({size / 1000:.1f} KB), generator id "
+          f"{opened.header.generator.id}, signed by {key.name} (key {key.key_id})")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from trainer.declarations import draft_schema
+    from trainer.load import read_table
+
+    table = read_table(args.data, encoding=args.encoding)
+    text = draft_schema(table, with_values=args.with_values)
+    if args.output:
+        path = Path(args.output)
+        if path.exists():
+            raise ConfigError(f"{path} already exists; choose another name")
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}; review it before training", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.with_values:
+        print("hzg: warning: the drafted values were read from your data without "
+              "privacy protection; keep only what is truly public", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,9 +152,42 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                   parser_class=_Parser)
 
+    train = verbs.add_parser("train", parents=[common],
+                             help="train a generator on a table and write a signed .hzg")
+    train.add_argument("data", metavar="DATA", help="CSV (optionally .gz) or Parquet file")
+    train.add_argument("--key", required=True, help="the owner's signing key (NAME.key)")
+    train.add_argument("--out", required=True, help="where to write MODEL.hzg")
+    train.add_argument("--epsilon", type=float, help="privacy budget epsilon (default 1.0)")
+    train.add_argument("--delta", type=float, help="privacy budget delta (default 1e-6)")
+    train.add_argument("--epochs", type=float, help="passes over the data (default 20)")
+    train.add_argument("--batch-size", type=int,
+                       help="expected rows per step (default: about rows / 13)")
+    train.add_argument("--schema", help="schema file (TOML/JSON) of public declarations")
+    train.add_argument("--config", help="TOML file of training settings")
+    train.add_argument("--max-minutes", type=float, help="stop training after this long")
+    train.add_argument("--name", help="generator name (default: the file name)")
+    train.add_argument("--owner", help="owner recorded in the bundle (default: key name)")
+    train.add_argument("--version", type=int, help="generator version (default 1)")
+    train.add_argument("--expires-days", type=float, help="readers refuse it after this")
+    train.add_argument("--allow-large-epsilon", action="store_true",
+                       help="permit epsilon above 20")
+    train.add_argument("--insecure-no-dp", action="store_true",
+                       help="train WITHOUT differential privacy (for comparisons only)")
+    train.set_defaults(run=_cmd_train)
+
+    schema = verbs.add_parser("schema", parents=[common],
+                              help="draft a schema file for a table, for you to review")
+    schema.add_argument("data", metavar="DATA")
+    schema.add_argument("-o", "--output", help="write to this file instead of stdout")
+    schema.add_argument("--with-values", action="store_true",
+                        help="include categories and bounds READ FROM THE DATA")
+    schema.add_argument("--encoding", default="utf-8", help="text encoding of a CSV")
+    schema.set_defaults(run=_cmd_schema)
+
     from trainer import budget
 
-    budget_parser = verbs.add_parser("budget", parents=[common], help=budget.__doc__.split("\n")[0])
+    budget_parser = verbs.add_parser("budget", parents=[common],
+                                     help=budget.__doc__.split("\n")[0])
     budget.add_arguments(budget_parser)
     budget_parser.set_defaults(run=budget.run)
     return parser

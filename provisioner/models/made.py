@@ -175,6 +175,28 @@ class MadeSampler:
             np.searchsorted(hidden_degrees(c, h), np.arange(c + 1), side="right")
             for h in config.hidden
         ]
+        # Contiguous copies of the weight blocks each sampling step multiplies
+        # by, so the small matrix products run on dense memory.
+        self._hidden_blocks: list[list[np.ndarray | None]] = []
+        for i in range(len(config.hidden)):
+            blocks: list[np.ndarray | None] = [None]
+            for step in range(1, c):
+                a, b = self._degree_bounds[i][step - 1], self._degree_bounds[i][step]
+                end = self._degree_bounds[i - 1][step] if i > 0 else 0
+                blocks.append(np.ascontiguousarray(self.weights[f"hidden.{i}.w"][:end, a:b])
+                              if i > 0 and b > a else None)
+            self._hidden_blocks.append(blocks)
+        # Input -> output weights, accumulated row by row as columns are drawn:
+        # the direct layer, and out.w itself when there is no hidden layer.
+        direct_parts = [self.weights["direct.w"]] if config.direct else []
+        if not config.hidden:
+            direct_parts.append(self.weights["out.w"])
+        self._input_to_output = sum(direct_parts) if direct_parts else None
+        self._out_blocks = []
+        for step in range(c):
+            s, e = self.offsets[step], self.offsets[step + 1]
+            end = self._degree_bounds[-1][step] if config.hidden else 0
+            self._out_blocks.append(np.ascontiguousarray(self.weights["out.w"][:end, s:e]))
 
     # -- full forward pass (reference, used by the parity test) -------------
 
@@ -232,32 +254,28 @@ class MadeSampler:
         post = [np.zeros((n, h), dtype=np.float32) for h in cfg.hidden]
         direct = (np.broadcast_to(w["out.b"], (n, cfg.vocab_size)).copy())
         tokens = np.zeros((n, cfg.num_columns), dtype=np.int32)
-        out_w, out_b = w["out.w"], w["out.b"]
         for c in range(cfg.num_columns):
             if c > 0:
                 prev = tokens[:, c - 1] + self.offsets[c - 1]
                 lo = self._degree_bounds[0][c - 1] if layers else 0
                 if layers:
                     pre[0][:, lo:] += w["hidden.0.w"][prev, lo:]
-                if cfg.direct:
-                    direct[:, self.offsets[c]:] += w["direct.w"][prev, self.offsets[c]:]
+                if self._input_to_output is not None:
+                    direct[:, self.offsets[c]:] += self._input_to_output[prev, self.offsets[c]:]
                 for i in range(layers):
                     a, b = self._degree_bounds[i][c - 1], self._degree_bounds[i][c]
                     if b == a:
                         continue
                     if i > 0:
-                        end = self._degree_bounds[i - 1][c]
-                        pre[i][:, a:b] += post[i - 1][:, :end] @ w[f"hidden.{i}.w"][:end, a:b]
-                    post[i][:, a:b] = np.maximum(pre[i][:, a:b], 0)
+                        block = self._hidden_blocks[i][c]
+                        pre[i][:, a:b] += post[i - 1][:, :block.shape[0]] @ block
+                    np.maximum(pre[i][:, a:b], 0, out=post[i][:, a:b])
             s, e = self.offsets[c], self.offsets[c + 1]
-            if cfg.direct:
-                logits = direct[:, s:e].copy()
-            else:
-                logits = np.broadcast_to(out_b[s:e], (tokens.shape[0], e - s)).copy()
+            logits = direct[:, s:e].copy()  # output bias plus input -> output terms
             if layers:
-                end = self._degree_bounds[-1][c]
-                if end:
-                    logits += post[-1][:, :end] @ out_w[:end, s:e]
+                block = self._out_blocks[c]
+                if block.shape[0]:
+                    logits += post[-1][:, :block.shape[0]] @ block
             probs = _softmax(logits)
             u = rng.random(probs.shape[0], dtype=np.float32)
             if c in conditions:

@@ -1,0 +1,169 @@
+"""Stream sampled rows to CSV or Parquet, batch by batch, atomically.
+
+Memory stays flat in the number of rows: each batch is formatted, written
+and dropped. The file appears only when complete (temporary file, then a
+rename); an error or an interrupt leaves no partial output behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from provisioner.errors import ConfigError, MissingDependency
+from provisioner.schema import Column
+from provisioner.table import Table
+
+FORMATS = (".csv", ".csv.gz", ".parquet")
+_SPECIAL = (",", '"', "\n", "\r")
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    name = str(path).lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise ConfigError(f"cannot tell the output format of {path}; use {', '.join(FORMATS)}")
+
+
+def _quote(text: str) -> str:
+    if any(ch in text for ch in _SPECIAL) or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _text_formatter(column: Column) -> Callable[[np.ndarray], list[str]]:
+    """A function turning one column's values into CSV field strings."""
+    cache: dict[Any, str] = {None: ""}
+    if column.kind == "datetime":
+        unit = column.unit
+        iso_like = {"%Y-%m-%d": ("D", None), "%Y-%m-%dT%H:%M:%S": ("s", None),
+                    "%Y-%m-%d %H:%M:%S": ("s", " "), "%Y-%m-%dT%H:%M": ("m", None),
+                    "%Y-%m-%d %H:%M": ("m", " ")}
+        fmt = column.format
+        if fmt is None or fmt in iso_like:
+            text_unit, sep = iso_like.get(fmt, (unit, None))
+
+            def datetimes(values: np.ndarray) -> list[str]:
+                texts = np.datetime_as_string(values, unit=text_unit)
+                out = texts.tolist()
+                if sep:
+                    out = [t.replace("T", sep) for t in out]
+                return ["" if t == "NaT" else t for t in out]
+
+            return datetimes
+
+        def strftime(values: np.ndarray) -> list[str]:
+            return ["" if v is None else v.strftime(fmt)
+                    for v in values.astype("datetime64[us]").astype(object).tolist()]
+
+        return strftime
+    if column.kind == "numeric" and column.value_type == "float":
+        places = max(column.decimals, 0)
+        fmt = f"{{:.{places}f}}".format
+
+        def floats(values: np.ndarray) -> list[str]:
+            return ["" if v != v else fmt(v) for v in values.tolist()]
+
+        return floats
+    if column.value_type == "integer" or (column.kind == "id" and column.style == "sequence"):
+
+        def integers(values: np.ndarray) -> list[str]:
+            if values.dtype.kind in "iu":
+                return list(map(str, values.tolist()))
+            return ["" if v is None or v != v else str(int(v)) for v in values.tolist()]
+
+        return integers
+
+    def labels(values: np.ndarray) -> list[str]:
+        out = []
+        for value in values.tolist():
+            text = cache.get(value)
+            if text is None:
+                text = cache[value] = _quote(str(value))
+            out.append(text)
+        return out
+
+    return labels
+
+
+def write_csv_stream(batches: Iterable[Table], columns: tuple[Column, ...],
+                     handle: IO[str]) -> int:
+    """Write the header and every batch to an open text handle; returns rows."""
+    formatters = [_text_formatter(c) for c in columns]
+    handle.write(",".join(_quote(c.name) for c in columns) + "\n")
+    rows = 0
+    for batch in batches:
+        fields = [f(batch[c.name]) for f, c in zip(formatters, columns)]
+        handle.write("\n".join(map(",".join, zip(*fields))))
+        handle.write("\n")
+        rows += batch.num_rows
+    return rows
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"folder {folder} does not exist")
+    return tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def write_rows(batches: Iterable[Table], columns: tuple[Column, ...],
+               path: str | os.PathLike[str] | None) -> int:
+    """Write to ``path`` (.csv, .csv.gz, .parquet) or to stdout when None."""
+    if path is None:
+        return write_csv_stream(batches, columns, sys.stdout)
+    target = Path(path)
+    kind = output_format(target)
+    if kind == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise MissingDependency(
+                "Parquet output needs pyarrow: pip install 'hzg[parquet]'") from None
+    fd, temp = _atomic_target(target)
+    try:
+        if kind == ".parquet":
+            os.close(fd)
+            rows = _write_parquet(batches, temp)
+        elif kind == ".csv.gz":
+            with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8",
+                                                         newline="") as handle:
+                rows = write_csv_stream(batches, columns, handle)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                rows = write_csv_stream(batches, columns, handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o644 & ~umask)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def _write_parquet(batches: Iterable[Table], path: str) -> int:
+    import pyarrow.parquet as pq
+
+    writer = None
+    rows = 0
+    try:
+        for batch in batches:
+            table = batch.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+            rows += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

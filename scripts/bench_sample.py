@@ -1,0 +1,152 @@
+"""Sampling speed and memory, and fit time, beside SDV CTGAN and smartnoise MST.
+
+    python scripts/bench_sample.py [--rows 10000000] [--no-peers]
+
+Measured in this run on this machine, each figure in a fresh process whose
+peak RSS is reported:
+
+* HZG fit time on adult at ε = 1 (`trainer.train`, the full 32,561 rows);
+* HZG sampling rows/s into numpy tables (1M rows) and to files: --rows rows
+  (default 10M) to CSV and to Parquet, streamed;
+* when installed (scripts/peers.py): SDV CTGAN fit time and sampling rows/s,
+  smartnoise MST fit time, on the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "adult.csv"
+if not DATA.exists():
+    DATA = ROOT / "examples" / "adult.csv.gz"
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Run one measurement and print a JSON line (called in a fresh process)."""
+    result: dict[str, float] = {}
+    if args.worker == "fit":
+        from trainer.config import PrivacyConfig, TrainConfig
+        from trainer.train import train
+
+        start = time.perf_counter()
+        bundle = train(str(DATA), TrainConfig(privacy=PrivacyConfig(epsilon=1.0, delta=1e-5)))
+        result["seconds"] = time.perf_counter() - start
+        from provisioner.keys import SigningKey
+
+        bundle.save(args.bundle, SigningKey.generate("bench"))
+    else:
+        from provisioner.generator import load
+
+        generator = load(args.bundle, insecure_skip_verify=True)
+        start = time.perf_counter()
+        if args.worker == "memory":
+            rows = sum(t.num_rows for t in generator.iter_batches(args.rows, seed=1))
+        else:
+            from provisioner.sinks import write_rows
+
+            rows = write_rows(generator.iter_batches(args.rows, seed=1),
+                              generator.schema.columns, args.output)
+            result["bytes"] = os.path.getsize(args.output)
+        result["seconds"] = time.perf_counter() - start
+        result["rows"] = rows
+    result["peak_mb"] = _peak_mb()
+    print(json.dumps(result))
+
+
+def run_worker(*extra: str) -> dict[str, float]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    out = subprocess.run([sys.executable, __file__, *extra], capture_output=True, text=True,
+                         env=env, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"worker {extra[:2]} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--memory-rows", type=int, default=1_000_000)
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--worker", choices=["fit", "memory", "file"], help=argparse.SUPPRESS)
+    parser.add_argument("--bundle", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+
+    table: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = str(Path(folder) / "adult.hzg")
+        fit = run_worker("--worker", "fit", "--bundle", bundle)
+        table.append(("HZG fit, adult, eps=1", f"{fit['seconds']:.1f} s", "",
+                      f"{fit['peak_mb']:.0f} MB"))
+        memory = run_worker("--worker", "memory", "--bundle", bundle,
+                            "--rows", str(args.memory_rows))
+        hzg_rate = memory["rows"] / memory["seconds"]
+        table.append((f"HZG sample {args.memory_rows:,} rows (numpy)", f"{hzg_rate:,.0f} rows/s",
+                      "", f"{memory['peak_mb']:.0f} MB"))
+        for suffix in (".csv", ".parquet"):
+            path = str(Path(folder) / f"out{suffix}")
+            try:
+                result = run_worker("--worker", "file", "--bundle", bundle, "--rows",
+                                    str(args.rows), "--output", path)
+            except SystemExit as exc:
+                table.append((f"HZG {args.rows:,} rows to {suffix}", "failed", "", str(exc)[:60]))
+                continue
+            table.append((f"HZG {args.rows:,} rows to {suffix}",
+                          f"{result['rows'] / result['seconds']:,.0f} rows/s",
+                          f"{result['bytes'] / 1e6:,.0f} MB file", f"{result['peak_mb']:.0f} MB"))
+            os.remove(path)
+        peer_rows = []
+        if not args.no_peers:
+            peer_rows = peer_figures(hzg_rate, fit["seconds"])
+
+    print(f"{'measurement':<40}{'speed':>22}{'size':>16}{'peak RSS':>12}")
+    for name, speed, size, peak in table:
+        print(f"{name:<40}{speed:>22}{size:>16}{peak:>12}")
+    for line in peer_rows:
+        print(line)
+    return 0
+
+
+def peer_figures(hzg_rate: float, hzg_fit: float) -> list[str]:
+    try:
+        from scripts import peers
+    except ImportError:
+        return ["peers: scripts/peers.py is missing"]
+    import pandas as pd
+
+    frame = pd.read_csv(DATA, keep_default_na=False, na_values=[""])
+    lines = ["", f"{'peer (same table, same run)':<40}{'fit':>10}{'sample rows/s':>16}"
+             f"{'HZG fit is':>14}{'HZG samples':>14}"]
+    available = peers.available_peers()
+    for name, eps in (("ctgan", None), ("mst", 1.0)):
+        status = available.get(name, "missing")
+        if status.startswith("missing"):
+            lines.append(f"{name:<40}  ({status})")
+            continue
+        result = peers.fit_and_sample(name, frame, 26_048, epsilon=eps)
+        lines.append(f"{name:<40}{result.fit_seconds:>9.0f}s{result.rows_per_second:>16,.0f}"
+                     f"{result.fit_seconds / hzg_fit:>12.1f}x{hzg_rate / result.rows_per_second:>13.1f}x")
+    lines.append("(ratios: peer fit time / HZG fit time, HZG rows/s / peer rows/s; higher is "
+                 "better for HZG)")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())

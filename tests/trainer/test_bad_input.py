@@ -1,0 +1,106 @@
+"""Bad tables and bad options: one clear line each, and nothing written."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.errors import ConfigError, InputDataError, SchemaFileError
+from trainer.config import PrivacyConfig, TrainConfig
+from trainer.declarations import SchemaFile
+from trainer.load import read_table
+
+GOOD_ROWS = "".join(f"{20 + i % 50},{'ab'[i % 2]},{i % 7}.5\n" for i in range(40))
+
+
+def write(tmp_path, text: str | bytes, name: str = "t.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is empty"),
+    ("age,city\n", "no rows"),
+    ("a,b\n1,2\n3\n", "ragged"),
+    ("a,b\n1,2\n3,4,5\n", "ragged"),
+    (b"a,b\n1,caf\xe9\n", "not valid utf-8"),
+    ("a,b\n,1\n,2\n", "empty (every cell is null)"),
+    ("a,a\n1,2\n", "more than once"),
+    ("a,b\n" + "".join(f"{i},x\n" for i in range(30)) + "oops,x\n", "mixes numbers and text"),
+])
+def test_bad_tables_are_one_line_errors(tmp_path, content, message):
+    with pytest.raises(InputDataError) as caught:
+        read_table(write(tmp_path, content))
+    assert message.lower() in str(caught.value).lower()
+    assert "\n" not in str(caught.value)
+
+
+def test_all_problems_are_reported_together(tmp_path):
+    text = "a,b,c\n" + "".join(f",{i},\n" for i in range(30))
+    with pytest.raises(InputDataError) as caught:
+        read_table(write(tmp_path, text))
+    assert len(caught.value.problems) == 2  # a and c are both all-null
+
+
+def test_handled_inputs(tmp_path):
+    # a constant column and a 50k-category column train like any other
+    rows = "".join(f"same,v{i},{i % 3}\n" for i in range(50_000))
+    table = read_table(write(tmp_path, gzip.compress(("k,wide,n\n" + rows).encode()),
+                             "t.csv.gz"))
+    kinds = {c.name: c.kind for c in table.columns}
+    assert kinds == {"k": "categorical", "wide": "id", "n": "numeric"}
+    # unique strings are identifiers: never learned, made fresh when sampling
+
+
+def test_schema_naming_a_missing_column(tmp_path):
+    declared = SchemaFile.from_plain({"columns": {"nope": {"kind": "numeric"}}})
+    with pytest.raises(SchemaFileError, match="nope"):
+        declared.check_columns(["a", "b"])
+    with pytest.raises(SchemaFileError, match="unknown setting"):
+        SchemaFile.from_plain({"columns": {"a": {"colour": "red"}}})
+
+
+@pytest.mark.parametrize("epsilon, message", [(0, "> 0"), (-1, "> 0"), (1e6, "little protection"),
+                                              (float("nan"), "finite")])
+def test_bad_epsilon(epsilon, message):
+    with pytest.raises(ConfigError, match=message):
+        PrivacyConfig(epsilon=epsilon)
+
+
+def test_delta_must_be_below_one_over_rows():
+    with pytest.raises(ConfigError, match="not below 1/rows"):
+        PrivacyConfig(delta=0.01).resolved_delta(rows=1000)
+    assert PrivacyConfig().resolved_delta(rows=999_999) == 1e-6
+    with pytest.raises(ConfigError, match="give --delta"):
+        PrivacyConfig().resolved_delta(rows=2_000_000)
+
+
+def test_seed_refused_with_dp():
+    with pytest.raises(ConfigError, match="seed"):
+        TrainConfig(seed=1)
+
+
+@pytest.mark.parametrize("table, extra, message", [
+    ("header_only", [], "no rows"),
+    ("good", ["--epsilon", "0"], "epsilon=0"),
+    ("good", ["--delta", "0.5"], "not below 1/rows"),
+    ("good", ["--schema", "missing.toml"], "cannot read schema"),
+    ("tiny", [], "at least 10"),
+])
+def test_cli_train_errors_leave_no_bundle(tmp_path, capsys, table, extra, message):
+    texts = {"header_only": "a,b,c\n", "good": "age,g,x\n" + GOOD_ROWS,
+             "tiny": "age,g,x\n" + GOOD_ROWS.splitlines(keepends=True)[0]}
+    data = write(tmp_path, texts[table])
+    assert main(["keygen", "owner", "--dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "model.hzg"
+    code = main(["train", str(data), "--key", str(tmp_path / "owner.key"), "--out", str(out),
+                 *[e if e != "missing.toml" else str(tmp_path / e) for e in extra]])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert message in err and err.startswith("hzg: error:") and "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -1,0 +1,78 @@
+"""Every column kind survives the trip: table -> DP schema -> bundle -> rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from provisioner import SigningKey, TrustedKey, TrustStore, decode_bundle
+from provisioner.generator import Generator
+from trainer.config import PrivacyConfig, TrainConfig
+from trainer.declarations import SchemaFile
+from trainer.load import read_table, type_column, TypedTable
+from trainer.metadata import MetadataNoise, MetadataOptions, NoiseSource, derive_schema
+from trainer.train import train
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def mixed_csv(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("kinds") / "mixed.csv"
+    days = np.datetime64("2020-01-01") + rng.integers(0, 730, N)
+    lines = ["customer,joined,spend,visits,member,plan"]
+    for i in range(N):
+        spend = "" if rng.random() < 0.2 else f"{rng.gamma(2.0, 40.0):.2f}"
+        lines.append(",".join([
+            f"C-{i:05d}", str(days[i]), spend, str(int(rng.integers(0, 6))),
+            "true" if rng.random() < 0.3 else "false", rng.choice(["basic", "plus", "pro"])]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_kinds_are_inferred(mixed_csv):
+    table = read_table(mixed_csv)
+    kinds = {c.name: (c.kind, c.value_type) for c in table.columns}
+    assert kinds == {
+        "customer": ("id", "string"), "joined": ("datetime", "datetime"),
+        "spend": ("numeric", "float"), "visits": ("numeric", "integer"),
+        "member": ("categorical", "boolean"), "plan": ("categorical", "string"),
+    }
+
+
+def test_train_and_sample_every_kind(mixed_csv):
+    config = TrainConfig(privacy=PrivacyConfig(epsilon=3.0, delta=1e-5), epochs=3,
+                         hidden=(16,), fine_cells=40)
+    bundle = train(mixed_csv, config)
+    key = SigningKey.generate("o")
+    generator = Generator.from_opened(decode_bundle(
+        bundle.to_bytes(key), trust=TrustStore([TrustedKey(key.public_key, "o", "m")])))
+    schema = generator.schema
+    assert schema.column("customer").style == "pattern"
+    assert schema.column("customer").pattern == "A-99999"
+    assert schema.column("spend").decimals == 2 and schema.column("spend").nullable
+    assert schema.column("joined").unit == "D"
+    rows = generator.sample(4000, seed=2)
+    spend = rows["spend"]
+    assert 0.1 < np.isnan(spend).mean() < 0.3  # null rate learned (true: 0.2)
+    present = spend[~np.isnan(spend)]
+    assert np.all(np.round(present, 2) == present) and present.min() >= 0
+    joined = rows["joined"]
+    assert joined.min() >= np.datetime64("2019-01-01") and joined.max() < np.datetime64("2023-01-01")
+    assert set(rows["member"]) <= {True, False} and set(rows["visits"]) <= set(range(6))
+    assert all(len(c) == 7 and c[0].isupper() and c[1] == "-" for c in rows["customer"])
+    frame = rows.to_pandas()
+    assert str(frame["visits"].dtype) == "int64"
+
+
+def test_wide_categorical_keeps_only_frequent_values():
+    # 50,000 distinct values, each held by two rows, plus three common ones
+    values = [f"v{i}" for i in range(50_000)] * 2 + ["a"] * 5000 + ["b"] * 4000 + ["c"] * 3000
+    table = TypedTable([type_column("wide", values)], "test")
+    derived = derive_schema(table, SchemaFile.empty(),
+                            MetadataNoise(100.0, 20.0, 40.0, 20.0, 1e-8), MetadataOptions(),
+                            len(values), NoiseSource())
+    column = derived.schema.column("wide")
+    assert set(column.categories) == {"a", "b", "c"}
+    assert column.rare_label is not None

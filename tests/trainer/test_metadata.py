@@ -1,0 +1,119 @@
+"""DP metadata: what may leave the building, and with what probability."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from provisioner.schema import Schema
+from trainer.declarations import SchemaFile
+from trainer.load import type_column, TypedTable
+from trainer.metadata import (
+    MetadataNoise,
+    MetadataOptions,
+    NoiseSource,
+    _partition_select,
+    derive_schema,
+    fine_edges,
+    normal_quantile,
+    plan_needs,
+    quantile_bins,
+)
+
+
+def table_of(**columns) -> TypedTable:
+    return TypedTable([type_column(name, values) for name, values in columns.items()],
+                      "test")
+
+
+def test_threshold_meets_its_delta_analytically():
+    noise = MetadataNoise(1.0, vocab_sigma=40.0, range_sigma=80.0, grid_sigma=40.0,
+                          threshold_delta=1e-7)
+    # P(1 + N(0, σ²) > τ) = 1 - Φ((τ - 1)/σ) must equal threshold_delta
+    tail = 0.5 * math.erfc((noise.threshold - 1) / noise.vocab_sigma / math.sqrt(2))
+    assert math.isclose(tail, 1e-7, rel_tol=1e-3)
+    assert math.isclose(normal_quantile(0.975), 1.959964, abs_tol=1e-5)
+
+
+def test_singleton_survives_partition_selection_at_its_rate():
+    # With threshold_delta = 0.05 a value held by one row must survive 5% of
+    # the time. 4,000 trials: 3.5 standard deviations either side gives a
+    # false-failure rate below 5e-4.
+    sigma, delta = 10.0, 0.05
+    tau = 1 + sigma * normal_quantile(1 - delta)
+    source = NoiseSource(np.random.default_rng(1))
+    values = np.array(["common"] * 200 + ["singleton"], dtype=object)
+    trials = 4000
+    survived = sum("singleton" in _partition_select(values, sigma, tau, source, 10)[0]
+                   for _ in range(trials))
+    std = math.sqrt(trials * delta * (1 - delta))
+    assert abs(survived - trials * delta) < 3.5 * std
+
+
+def test_canaries_never_reach_the_schema():
+    rng = np.random.default_rng(0)
+    n = 5000
+    cities = [str(c) for c in rng.choice(["Paris", "Lyon", "Nice"], size=n)]
+    cities[17] = "CANARY-CITY-7f3a"
+    incomes = [str(int(v)) for v in rng.integers(1000, 5000, size=n)]
+    incomes[99] = "987654321"  # one extreme outlier
+    table = table_of(city=cities, income=incomes)
+    needs = plan_needs(table, SchemaFile.empty())
+    noise = MetadataNoise(100.0, vocab_sigma=30.0, range_sigma=60.0, grid_sigma=30.0,
+                          threshold_delta=1e-9)
+    derived = derive_schema(table, SchemaFile.empty(), noise, MetadataOptions(), n,
+                            NoiseSource())
+    text = repr(derived.schema.to_plain())
+    assert "CANARY" not in text
+    income = derived.schema.column("income")
+    assert income.grid.cell_edges[-1] < 1e6  # the outlier's range is not revealed
+    assert set(derived.schema.column("city").categories) == {"Paris", "Lyon", "Nice"}
+    assert {c.metadata for c in derived.schema.columns} == {"dp"}
+    covered = {c for r in derived.releases for c in r.columns}
+    assert covered == {"city", "income"}
+    assert needs.partition == ("city",)
+
+
+def test_declared_public_columns_spend_nothing():
+    table = table_of(flag=["true", "false"] * 50, code=["a", "b"] * 50)
+    declared = SchemaFile.from_plain({"columns": {
+        "flag": {"nullable": False}, "code": {"categories": ["a", "b"], "nullable": False}}})
+    needs = plan_needs(table, declared)
+    assert needs.vocab == () and needs.partition == () and needs.fine == ()
+    derived = derive_schema(table, declared, MetadataNoise(1, 1, 1, 1, 1e-6),
+                            MetadataOptions(), 100, NoiseSource())
+    assert derived.releases == ()
+    assert {c.metadata for c in derived.schema.columns} == {"public"}
+
+
+def test_quantile_bins_keep_point_masses():
+    weights = np.array([920.0] + [4.0] * 20)  # 92% at the first cell, like capital-gain
+    starts = quantile_bins(weights, bins=20, max_exact=0)
+    assert starts[:2] == [0, 1]  # the point mass is a bin of its own
+    small = quantile_bins(np.ones(10), bins=20, max_exact=32)
+    assert small == list(range(10))  # few exact cells: one token each
+
+
+@pytest.mark.parametrize("lo, hi, integral, decimals, kind", [
+    (17, 91, True, 0, "exact"), (0, 100000, True, 0, "geometric"),
+    (-5.0, 5.0, False, 2, "linear"), (-1e6, 1e6, False, 0, "signed"),
+])
+def test_fine_edges_cover_the_range(lo, hi, integral, decimals, kind):
+    edges = fine_edges(lo, hi, integral, decimals, MetadataOptions())
+    assert edges[0] == lo and edges[-1] == hi and np.all(np.diff(edges) > 0)
+    if kind == "exact":
+        assert len(edges) == hi - lo + 1
+    if kind == "geometric":
+        assert edges[1] == 1  # zero has a cell of its own: [0, 1)
+    if integral:
+        assert np.all(edges == np.round(edges))
+
+
+def test_schema_round_trips_through_plain():
+    table = table_of(a=["x", "y"] * 30, n=[str(i % 7) for i in range(60)])
+    derived = derive_schema(table, SchemaFile.empty(),
+                            MetadataNoise(1.0, 0.0, 0.0, 0.0, 0.5), MetadataOptions(), 60,
+                            NoiseSource(np.random.default_rng(0)), dp=False)
+    assert Schema.from_plain(derived.schema.to_plain()) == derived.schema

@@ -1,0 +1,191 @@
+"""Training configuration: privacy budget and the fixed recipe.
+
+The recipe (model size, learning rate, steps, batch as a fraction of the
+table) is fixed in advance and scaled by the table size, never tuned on the
+private table: tuning on private data would spend budget that no ledger
+records (see ``research/generator_recipe.md``, lesson 3). The defaults were
+chosen on the public UCI Adult data.
+
+A TOML file can set any field (``hzg train --config FILE.toml``)::
+
+    epochs = 20
+    hidden = [128, 128]
+    [privacy]
+    epsilon = 3.0
+    delta = 1e-6
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from provisioner._checks import positive, positive_int, probability
+from provisioner.errors import ConfigError
+
+MAX_EPSILON = 20.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacyConfig:
+    """The privacy budget and how it is split.
+
+    Attributes:
+      enabled: False trains WITHOUT differential privacy (for comparisons);
+        the bundle then says so and everything in it is exact.
+      epsilon: total ε (default 1.0).
+      delta: total δ; default 1e-6, which is below 1/rows for tables under a
+        million rows (larger tables must give δ explicitly). Refused when
+        δ ≥ 1/rows.
+      row_count_share: fraction of ε for the noisy row count (Laplace).
+      metadata_share: fraction of the main phase's budget, in squared
+        Gaussian-equivalent units, for the metadata releases (the rest is
+        DP-SGD's).
+      vocabulary_share: fraction of the metadata budget for stage A (value
+        lists, ranges); the rest goes to stage B (fine numeric histograms).
+      threshold_delta_share: fraction of δ for partition selection.
+      range_noise_ratio: noise of range/decimal histograms relative to that
+        of value counts (they need less precision).
+      accountant: "pld" (tight) or "rdp".
+      allow_large_epsilon: permit ε above 20, which gives little protection.
+    """
+
+    enabled: bool = True
+    epsilon: float = 1.0
+    delta: float | None = None
+    row_count_share: float = 0.01
+    metadata_share: float = 0.12
+    vocabulary_share: float = 0.6
+    threshold_delta_share: float = 0.25
+    range_noise_ratio: float = 1.5
+    accountant: str = "pld"
+    allow_large_epsilon: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.enabled:
+            return
+        positive(epsilon=self.epsilon)
+        if self.epsilon > MAX_EPSILON and not self.allow_large_epsilon:
+            raise ConfigError(
+                f"epsilon={self.epsilon} gives little protection (the limit is "
+                f"{MAX_EPSILON:g}); pass --allow-large-epsilon if you mean it"
+            )
+        if self.delta is not None:
+            probability(delta=self.delta)
+        probability(row_count_share=self.row_count_share,
+                    metadata_share=self.metadata_share,
+                    vocabulary_share=self.vocabulary_share,
+                    threshold_delta_share=self.threshold_delta_share)
+        positive(range_noise_ratio=self.range_noise_ratio)
+        if self.accountant not in ("pld", "rdp"):
+            raise ConfigError(f"accountant must be 'pld' or 'rdp', not {self.accountant!r}")
+
+    def resolved_delta(self, rows: int) -> float:
+        """δ for a table of ``rows`` rows: the given one or the default (1e-6),
+        checked to be below 1/rows (see ``trainer.budget.resolve_delta``)."""
+        from trainer.budget import resolve_delta
+
+        return resolve_delta(self.delta, rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``trainer.train`` needs besides the table.
+
+    Attributes:
+      privacy: the budget.
+      epochs: passes over the data (steps = epochs / sampling rate).
+      batch_size: expected rows per step; None = about rows / 13.
+      learning_rate: Adam's initial rate (cosine decay to 0).
+      clip_norm: per-example gradient clip C (with Adam, C only scales).
+      hidden: widths of MADE's hidden layers.
+      direct: include MADE's direct input -> output layer.
+      numeric_bins: target bins per numeric column.
+      fine_cells: cells of the fine grid of wide numeric columns.
+      max_categories: most values kept per categorical column.
+      calibrate_marginals: after training, match the model's one-way
+        marginals to the released DP counts (post-processing, free).
+      init_from_marginals: start the output biases at the log of the released
+        marginals (post-processing, free).
+      max_minutes: stop training after this long (steps actually taken are
+        what the ledger records).
+      name, owner, version, expires_days: the generator's identity.
+      seed: only for non-private runs (a known seed voids DP noise).
+    """
+
+    privacy: PrivacyConfig = PrivacyConfig()
+    epochs: float = 20.0
+    batch_size: int | None = None
+    learning_rate: float = 1e-2
+    clip_norm: float = 1.0
+    hidden: tuple[int, ...] = (128, 128)
+    direct: bool = True
+    numeric_bins: int = 20
+    fine_cells: int = 100
+    max_categories: int = 1000
+    calibrate_marginals: bool = True
+    init_from_marginals: bool = True
+    max_minutes: float | None = None
+    name: str | None = None
+    owner: str | None = None
+    version: int = 1
+    expires_days: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        positive(epochs=self.epochs, learning_rate=self.learning_rate,
+                 clip_norm=self.clip_norm)
+        if self.batch_size is not None:
+            positive_int(batch_size=self.batch_size)
+        positive_int(numeric_bins=self.numeric_bins, fine_cells=self.fine_cells,
+                     max_categories=self.max_categories, version=self.version)
+        if not self.hidden or len(self.hidden) > 8:
+            raise ConfigError("hidden must list 1 to 8 layer widths")
+        positive_int(**{f"hidden[{i}]": h for i, h in enumerate(self.hidden)})
+        if self.max_minutes is not None:
+            positive(max_minutes=self.max_minutes)
+        if self.expires_days is not None:
+            positive(expires_days=self.expires_days)
+        if self.seed is not None and self.privacy.enabled:
+            raise ConfigError(
+                "a seed makes DP noise predictable; seeds are only allowed with DP off"
+            )
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        privacy = changes.pop("privacy", None) or {}
+        if isinstance(privacy, dict):
+            privacy = dataclasses.replace(self.privacy, **privacy)
+        return dataclasses.replace(self, privacy=privacy, **changes)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        try:
+            plain = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        return cls.from_plain(plain, str(path))
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any], source: str = "config") -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        privacy_known = {f.name for f in dataclasses.fields(PrivacyConfig)}
+        privacy = plain.get("privacy", {})
+        unknown = sorted(set(plain) - known) + sorted(
+            f"privacy.{k}" for k in set(privacy) - privacy_known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown setting(s) {unknown}")
+        fields = {k: v for k, v in plain.items() if k != "privacy"}
+        if "hidden" in fields:
+            fields["hidden"] = tuple(fields["hidden"])
+        try:
+            return cls(privacy=PrivacyConfig(**privacy), **fields)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def default_batch_size(rows: float) -> int:
+    """About rows / 13 (sampling rate ~0.077), the recipe measured on adult."""
+    return max(1, int(math.ceil(rows / 13)))

@@ -1,0 +1,236 @@
+"""Schema files: what the data owner declares public about each column.
+
+A schema file is TOML or JSON with one entry per column::
+
+    [columns.age]
+    kind = "numeric"
+    bounds = [17, 90]        # public range: no budget spent finding it
+    decimals = 0
+    nullable = false
+
+    [columns.workclass]
+    kind = "categorical"
+    categories = ["Private", "Self-emp-not-inc", "Local-gov"]
+    rare = true              # other values may occur: keep a rare token
+    nullable = true
+
+    [columns.ssn]
+    drop = true
+
+Anything declared here costs no privacy budget: by declaring it the owner
+asserts it reveals nothing about individuals (published code lists, legal
+ranges). Anything left out is derived from the data with DP. ``hzg schema``
+drafts such a file for review.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from provisioner.errors import SchemaFileError
+from provisioner.schema import DATETIME_UNITS
+
+KINDS = ("categorical", "numeric", "datetime", "id")
+_KEYS = {"kind", "drop", "categories", "rare", "nullable", "bounds", "decimals", "edges",
+         "unit", "format", "pattern", "value_type"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnDeclaration:
+    """Public facts about one column; None means "derive it with DP"."""
+
+    name: str
+    kind: str | None = None
+    drop: bool = False
+    value_type: str | None = None
+    categories: tuple[Any, ...] | None = None
+    rare: bool | None = None
+    nullable: bool | None = None
+    bounds: tuple[float, float] | None = None
+    decimals: int | None = None
+    edges: tuple[float, ...] | None = None
+    unit: str | None = None
+    format: str | None = None
+    pattern: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaFile:
+    columns: dict[str, ColumnDeclaration]
+    source: str = "schema"
+
+    @classmethod
+    def empty(cls) -> SchemaFile:
+        return cls({}, "no schema file")
+
+    @classmethod
+    def load(cls, path: str | Path) -> SchemaFile:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SchemaFileError(f"cannot read schema file {path}: {exc}") from None
+        try:
+            plain = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise SchemaFileError(f"schema file {path} does not parse: {exc}") from None
+        return cls.from_plain(plain, str(path))
+
+    @classmethod
+    def from_plain(cls, plain: Any, source: str = "schema") -> SchemaFile:
+        if not isinstance(plain, dict) or set(plain) - {"columns"}:
+            raise SchemaFileError(f"{source}: expected a single table 'columns'")
+        columns = plain.get("columns", {})
+        if not isinstance(columns, dict):
+            raise SchemaFileError(f"{source}: 'columns' must map column names to settings")
+        problems: list[str] = []
+        parsed: dict[str, ColumnDeclaration] = {}
+        for name, entry in columns.items():
+            try:
+                parsed[name] = _column(name, entry)
+            except SchemaFileError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise SchemaFileError(f"{source}: " + "; ".join(problems))
+        return cls(parsed, source)
+
+    def get(self, name: str) -> ColumnDeclaration:
+        return self.columns.get(name, ColumnDeclaration(name))
+
+    @property
+    def dropped(self) -> list[str]:
+        return [name for name, c in self.columns.items() if c.drop]
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return {name: c.kind for name, c in self.columns.items() if c.kind and not c.drop}
+
+    def check_columns(self, table_columns: Iterable[str]) -> None:
+        missing = sorted(set(self.columns) - set(table_columns))
+        if missing:
+            raise SchemaFileError(
+                f"{self.source} names column(s) {missing} that the table does not have"
+            )
+
+
+def _column(name: str, entry: Any) -> ColumnDeclaration:
+    where = f"column {name!r}"
+    if not isinstance(entry, dict):
+        raise SchemaFileError(f"{where} must be a table of settings")
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise SchemaFileError(f"{where} has unknown setting(s) {unknown}")
+    if entry.get("drop"):
+        if set(entry) - {"drop"}:
+            raise SchemaFileError(f"{where}: a dropped column takes no other settings")
+        return ColumnDeclaration(name, drop=True)
+    kind = entry.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise SchemaFileError(f"{where}: kind must be one of {KINDS}, not {kind!r}")
+    fields: dict[str, Any] = {"kind": kind}
+    if "categories" in entry:
+        cats = entry["categories"]
+        if not isinstance(cats, list) or not cats or len(set(map(repr, cats))) != len(cats):
+            raise SchemaFileError(f"{where}: categories must be a non-empty list without repeats")
+        fields["categories"] = tuple(cats)
+    for key in ("rare", "nullable"):
+        if key in entry:
+            if not isinstance(entry[key], bool):
+                raise SchemaFileError(f"{where}: {key} must be true or false")
+            fields[key] = entry[key]
+    if "bounds" in entry:
+        bounds = entry["bounds"]
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or not all(_is_number(b) for b in bounds) or not bounds[0] < bounds[1]):
+            raise SchemaFileError(f"{where}: bounds must be [low, high] with low < high")
+        fields["bounds"] = (float(bounds[0]), float(bounds[1]))
+    if "decimals" in entry:
+        if not isinstance(entry["decimals"], int) or not -15 <= entry["decimals"] <= 15:
+            raise SchemaFileError(f"{where}: decimals must be an integer in -15..15")
+        fields["decimals"] = entry["decimals"]
+    if "edges" in entry:
+        edges = entry["edges"]
+        if (not isinstance(edges, list) or len(edges) < 2
+                or not all(_is_number(e) for e in edges)
+                or any(b <= a for a, b in zip(edges, edges[1:]))):
+            raise SchemaFileError(f"{where}: edges must be at least 2 increasing numbers")
+        fields["edges"] = tuple(float(e) for e in edges)
+    if "unit" in entry:
+        if entry["unit"] not in DATETIME_UNITS:
+            raise SchemaFileError(f"{where}: unit must be one of {DATETIME_UNITS}")
+        fields["unit"] = entry["unit"]
+    for key in ("format", "pattern", "value_type"):
+        if key in entry:
+            if not isinstance(entry[key], str):
+                raise SchemaFileError(f"{where}: {key} must be a string")
+            fields[key] = entry[key]
+    return ColumnDeclaration(name, **fields)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- drafting (hzg schema) ---------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(type(value))
+
+
+def draft_schema(table: Any, *, with_values: bool = False) -> str:
+    """A TOML schema for ``table`` (a TypedTable) for the owner to review."""
+    import numpy as np
+
+    lines = [
+        "# HZG schema file drafted by `hzg schema`.",
+        "# Column kinds are read from the table's types: check them.",
+        "# Anything you keep below is declared PUBLIC and costs no privacy budget;",
+        "# delete what you are not sure about, and HZG derives it with DP instead.",
+    ]
+    if with_values:
+        lines.append("# WARNING: the values below (categories, bounds, nullability) were read")
+        lines.append("# from your data without any privacy protection. Keep only those that")
+        lines.append("# are truly public (published code lists, legal ranges).")
+    for column in table.columns:
+        lines.append("")
+        lines.append(f"[columns.{json.dumps(column.name)}]")
+        lines.append(f"kind = {_toml_value(column.kind)}")
+        if not with_values:
+            continue
+        present = ~column.null
+        lines.append(f"nullable = {_toml_value(bool(column.null.any()))}")
+        if column.kind == "categorical":
+            values = sorted({v for v in column.values[present]}, key=str)
+            if len(values) <= 100:
+                lines.append(f"categories = {_toml_value(values)}")
+            else:
+                lines.append(f"# {len(values)} distinct values: too many to list; "
+                             "HZG keeps the frequent ones with DP")
+        elif column.kind == "numeric":
+            values = column.values[present]
+            lines.append(f"bounds = {_toml_value([_plain(values.min()), _plain(values.max())])}")
+            if column.decimals is not None:
+                lines.append(f"decimals = {int(np.max(column.decimals[present]))}")
+        elif column.kind == "datetime":
+            lines.append(f"format = {_toml_value(column.format)}")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> int | float:
+    value = float(value)
+    return int(value) if value.is_integer() else value

@@ -1,0 +1,1 @@
+"""JAX halves of the model families; each has a numpy twin in ``provisioner/models``."""
