@@ -197,6 +197,11 @@ def _run_guarded(debug: bool, body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("hzg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug: still one line unless asked for more
         if debug:
             raise

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from provisioner import decode
+from provisioner._blas import single_threaded_blas
 from provisioner.bundle import Bundle, OpenedBundle, open_bundle
 from provisioner.bundle.limits import DEFAULT_LIMITS, Limits
 from provisioner.errors import ConfigError, MalformedHeader, SamplingError
@@ -252,6 +253,11 @@ class Generator:
 
     def _batches(self, n: int, batch_size: int, seed: int, conditions: list[Condition],
                  workers: int) -> Iterator[Table]:
+        with single_threaded_blas():
+            yield from self._batches_inner(n, batch_size, seed, conditions, workers)
+
+    def _batches_inner(self, n: int, batch_size: int, seed: int,
+                       conditions: list[Condition], workers: int) -> Iterator[Table]:
         produced, pending = 0, []
         pending_rows = 0
         for block_table in self._blocks(seed, conditions, workers):

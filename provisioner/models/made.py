@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from provisioner._blas import single_threaded_blas
 from provisioner.bundle.fields import Fields
 from provisioner.errors import MalformedHeader, MalformedPayload
 
@@ -245,9 +246,13 @@ class MadeSampler:
         Returns:
           (m, C) int32 tokens, m <= n (m == n without conditions).
         """
+        with single_threaded_blas():
+            return self._sample(n, rng, dict(conditions or {}))
+
+    def _sample(self, n: int, rng: np.random.Generator,
+                conditions: dict[int, Sequence[int]]) -> np.ndarray:
         cfg = self.config
         w = self.weights
-        conditions = dict(conditions or {})
         layers = len(cfg.hidden)
         pre = [np.broadcast_to(w[f"hidden.{i}.b"], (n, h)).copy()
                for i, h in enumerate(cfg.hidden)]
