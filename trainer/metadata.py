@@ -42,6 +42,7 @@ import numpy as np
 
 from provisioner.errors import InputDataError
 from provisioner.schema import Column, Grid, Schema
+from trainer.calibrate import MarginalTarget
 from trainer.declarations import ColumnDeclaration, SchemaFile
 from trainer.load import TypedColumn, TypedTable
 
@@ -224,6 +225,7 @@ class StageA:
     categories: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     category_counts: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     null_counts: dict[str, float] = dataclasses.field(default_factory=dict)
+    null_sigmas: dict[str, float] = dataclasses.field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     decimals: dict[str, int] = dataclasses.field(default_factory=dict)
     patterns: dict[str, str | None] = dataclasses.field(default_factory=dict)
@@ -242,6 +244,7 @@ def run_stage_a(table: TypedTable, declared: SchemaFile, needs: Needs, noise: Me
             values = column.values[~column.null]
             noisy_null = float(column.null.sum()) + float(source.gaussian(noise.vocab_sigma, 1)[0])
             out.null_counts[column.name] = noisy_null
+            out.null_sigmas[column.name] = noise.vocab_sigma
             if column.name in needs.partition:
                 kept, counts = _partition_select(values, noise.vocab_sigma, tau, source,
                                                  options.max_categories)
@@ -303,6 +306,7 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             hist = _noisy_histogram(np.append(cells, np.full(int(column.null.sum()), size)),
                                     size + 1, sigma, source)
             out.null_counts[column.name] = float(hist[-1])
+            out.null_sigmas[column.name] = sigma
             occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
             if occupied.size == 0:
                 raise InputDataError(_too_small(column.name, "its years"))
@@ -317,6 +321,7 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             hist = _noisy_histogram(np.append(cells, np.full(int(column.null.sum()), width)),
                                     width + 1, sigma, source)
             out.null_counts[column.name] = float(hist[-1])
+            out.null_sigmas[column.name] = sigma
             occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
             if occupied.size == 0:
                 raise InputDataError(_too_small(column.name, "its range"))
@@ -328,6 +333,7 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
     elif d.nullable is None:
         noisy = float(column.null.sum()) + float(source.gaussian(sigma, 1)[0])
         out.null_counts[column.name] = noisy
+        out.null_sigmas[column.name] = sigma
     if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:
         places = column.decimals[present]
         hist = _noisy_histogram(places, 10, sigma, source)
@@ -408,7 +414,7 @@ def quantile_bins(weights: np.ndarray, bins: int, max_exact: int) -> list[int]:
 
 def run_stage_b(table: TypedTable, declared: SchemaFile, needs: Needs, stage_a: StageA,
                 noise: MetadataNoise, options: MetadataOptions, source: NoiseSource,
-                out_targets: dict[str, np.ndarray] | None = None) -> dict[str, Grid]:
+                out_targets: dict[str, MarginalTarget] | None = None) -> dict[str, Grid]:
     """Fine grids; fills ``out_targets`` with noisy per-bin counts where reliable."""
     grids: dict[str, Grid] = {}
     out_targets = {} if out_targets is None else out_targets
@@ -430,23 +436,55 @@ def run_stage_b(table: TypedTable, declared: SchemaFile, needs: Needs, stage_a: 
         values = np.clip(column.values[~column.null], edges[0], np.nextafter(edges[-1], -np.inf))
         cells = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
         noisy = _noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, source)
-        # trim noise: a cell under 2σ is more likely noise than mass
+        # Cells under 2σ are more likely noise than mass; the grid's ends are
+        # cut at 3σ so that a lone noisy cell cannot stretch the range (rows
+        # beyond the ends are clipped into the end cells).
         weights = np.where(noisy > 2 * noise.grid_sigma, noisy, 0.0)
-        first, last = _occupied_span(weights)
+        first, last = _occupied_span(np.where(noisy > 3 * noise.grid_sigma, noisy, 0.0))
         edges, weights = edges[first:last + 2], weights[first:last + 1]
         max_exact = options.max_exact_tokens if integral else 0
         starts = quantile_bins(weights, options.numeric_bins, max_exact)
+        decode_weights = shrink_within_bins(noisy[first:last + 1], starts, noise.grid_sigma)
         grids[column.name] = Grid(tuple(float(e) for e in edges),
-                                  tuple(float(w) for w in weights), tuple(starts))
+                                  tuple(float(w) for w in decode_weights), tuple(starts))
         # Per-bin totals of the untrimmed noisy counts (cells cut off at the ends
         # belong to the end bins, as their rows are clipped there): unbiased
-        # marginals, precise when bins are single cells.
+        # marginals, with noise variance σ² per cell summed.
         cell_bin = np.searchsorted(np.asarray(starts), np.arange(len(weights)),
                                    side="right") - 1
         owner = np.clip(np.arange(len(noisy)) - first, 0, len(weights) - 1)
-        out_targets[column.name] = np.bincount(cell_bin[owner], weights=noisy,
-                                               minlength=len(starts))
+        out_targets[column.name] = MarginalTarget(
+            np.bincount(cell_bin[owner], weights=noisy, minlength=len(starts)),
+            np.bincount(cell_bin[owner], minlength=len(starts)) * noise.grid_sigma**2)
     return grids
+
+
+def shrink_within_bins(noisy: np.ndarray, starts: Sequence[int], sigma: float) -> np.ndarray:
+    """Decoding weights: noisy cell counts shrunk toward their bin's mean.
+
+    Within a bin, cell counts vary by signal (spikes, slopes) and by the
+    release's noise σ. Empirical Bayes: with observed variance s² the signal
+    variance is what exceeds σ² clearly (by two standard errors of s²), and
+    each count is pulled toward the bin mean by λ = signal / (signal + σ²). Smooth bins become uniform (noise ignored),
+    spiky bins keep their spikes; cells then under 2σλ are taken as empty.
+    Post-processing of the released counts.
+    """
+    weights = np.zeros_like(noisy)
+    bounds = list(starts) + [len(noisy)]
+    for a, b in zip(bounds, bounds[1:]):
+        cells = noisy[a:b]
+        if b - a == 1:
+            weights[a:b] = max(float(cells[0]), 0.0)
+            continue
+        mean = float(cells.mean())
+        # the variance of pure noise over m cells fluctuates by about
+        # sqrt(2/(m-1)) of σ²: count as signal only what lies clearly above it
+        excess = 1.0 + 2.0 * math.sqrt(2.0 / (b - a - 1))
+        signal = max(float(cells.var(ddof=1)) - excess * sigma**2, 0.0)
+        lam = signal / (signal + sigma**2) if sigma > 0 else 1.0
+        shrunk = mean + lam * (cells - mean)
+        weights[a:b] = np.where(shrunk > 2 * sigma * lam, shrunk, 0.0)
+    return np.maximum(weights, 0.0)
 
 
 def _occupied_span(weights: np.ndarray) -> tuple[int, int]:
@@ -460,6 +498,25 @@ def _occupied_span(weights: np.ndarray) -> tuple[int, int]:
 # --- putting it together ---------------------------------------------------------
 
 
+def _null_estimate(stage_a: StageA, name: str) -> tuple[float, float]:
+    """Released null count of a column (clamped at 0) and its noise variance."""
+    return (max(stage_a.null_counts.get(name, 0.0), 0.0),
+            stage_a.null_sigmas.get(name, 0.0) ** 2)
+
+
+def _with_null(target: MarginalTarget, nullable: bool, fallback: int | None,
+               null_count: float, null_var: float) -> MarginalTarget:
+    """Add the null token, or fold nulls into the token they are encoded as."""
+    counts, variances = list(target.counts), list(target.variances)
+    if nullable:
+        counts.append(null_count)
+        variances.append(null_var)
+    elif fallback is not None:
+        counts[fallback] += null_count
+        variances[fallback] += null_var
+    return MarginalTarget(np.asarray(counts, dtype=float), np.asarray(variances, dtype=float))
+
+
 @dataclasses.dataclass(frozen=True)
 class DerivedSchema:
     """The schema plus what training needs from the same releases.
@@ -468,17 +525,14 @@ class DerivedSchema:
       schema: the bundle's schema.
       releases: the accounted releases that produced it.
       null_fallback: token used for nulls in a column without a null token.
-      marginals: noisy token counts (post-processing of DP releases) per
-        column, where the releases cover every token.
-      precise: the columns whose marginals are precise enough (per-token
-        noise of one count) to calibrate the trained model against.
+      marginals: noisy token counts and their noise variances (post-processing
+        of DP releases), per column whose releases cover every token.
     """
 
     schema: Schema
     releases: tuple[Release, ...]
     null_fallback: dict[str, int]
-    marginals: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    precise: frozenset[str] = frozenset()
+    marginals: dict[str, MarginalTarget] = dataclasses.field(default_factory=dict)
 
 
 def derive_schema(table: TypedTable, declared: SchemaFile, noise: MetadataNoise,
@@ -498,11 +552,10 @@ def derive_schema(table: TypedTable, declared: SchemaFile, noise: MetadataNoise,
     """
     needs = plan_needs(table, declared)
     stage_a = run_stage_a(table, declared, needs, noise, options, rows_noisy, source)
-    bin_counts: dict[str, np.ndarray] = {}
+    bin_counts: dict[str, MarginalTarget] = {}
     grids = run_stage_b(table, declared, needs, stage_a, noise, options, source, bin_counts)
     columns: list[Column] = []
-    marginals: dict[str, np.ndarray] = {}
-    precise: set[str] = set()
+    marginals: dict[str, MarginalTarget] = {}
     fallback: dict[str, int] = {}
     null_bar = NULL_Z * noise.vocab_sigma
     for column in table.columns:
@@ -534,14 +587,14 @@ def derive_schema(table: TypedTable, declared: SchemaFile, noise: MetadataNoise,
                 # nulls become the most frequent released value (DP counts)
                 fallback[column.name] = int(np.argmax(counts)) if counts else 0
             if counts is not None and rare is not None:
-                precise.add(column.name)
-                null_count = max(stage_a.null_counts.get(column.name, 0.0), 0.0)
-                target = list(counts) + [max(rows_noisy - sum(counts) - null_count, 0.0)]
-                if nullable:
-                    target.append(null_count)
-                elif column.name in fallback:
-                    target[fallback[column.name]] += null_count
-                marginals[column.name] = np.asarray(target)
+                sigma = noise.vocab_sigma
+                null_count, null_var = _null_estimate(stage_a, column.name)
+                rest = rows_noisy - sum(counts) - null_count
+                rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
+                marginals[column.name] = _with_null(
+                    MarginalTarget(np.asarray(list(counts) + [max(rest, 0.0)]),
+                                   np.asarray([sigma**2] * len(counts) + [rest_var])),
+                    nullable, fallback.get(column.name), null_count, null_var)
         elif column.kind in ("numeric", "datetime"):
             grid = grids[column.name]
             decimals = 0
@@ -561,15 +614,10 @@ def derive_schema(table: TypedTable, declared: SchemaFile, noise: MetadataNoise,
                 mass = np.add.reduceat(np.asarray(grid.cell_weights), starts)
                 fallback[column.name] = int(np.argmax(mass))
             if column.name in bin_counts:
-                target = list(np.maximum(bin_counts[column.name], 0.0))
-                null_count = max(stage_a.null_counts.get(column.name, 0.0), 0.0)
-                if nullable:
-                    target.append(null_count)
-                elif column.name in fallback:
-                    target[fallback[column.name]] += null_count
-                marginals[column.name] = np.asarray(target)
-                if grid.num_bins == grid.num_cells:
-                    precise.add(column.name)
+                null_count, null_var = _null_estimate(stage_a, column.name)
+                marginals[column.name] = _with_null(
+                    bin_counts[column.name], nullable, fallback.get(column.name),
+                    null_count, null_var)
         else:
             if column.value_type == "integer":
                 out = Column(column.name, "id", "integer", False, "public", style="sequence")
@@ -582,8 +630,7 @@ def derive_schema(table: TypedTable, declared: SchemaFile, noise: MetadataNoise,
         columns.append(out)
     releases: list[Release] = []
     if not dp:
-        return DerivedSchema(Schema(tuple(columns), rows=None), (), fallback, marginals,
-                             frozenset(precise))
+        return DerivedSchema(Schema(tuple(columns), rows=None), (), fallback, marginals)
     z_a = needs.stage_a_multiplier(noise)
     if z_a is not None:
         releases.append(Release(
@@ -602,4 +649,4 @@ def derive_schema(table: TypedTable, declared: SchemaFile, noise: MetadataNoise,
              "histograms": len(needs.fine)},
             needs.fine, z_b))
     return DerivedSchema(Schema(tuple(columns), rows=rows_noisy), tuple(releases), fallback,
-                         marginals, frozenset(precise))
+                         marginals)

@@ -357,8 +357,7 @@ def train(
     if config.calibrate_marginals:
         index = {c.name: i for i, c in enumerate(derived.schema.modelled)}
         tensors = calibrate_marginals(
-            model, tensors, {index[name]: t for name, t in derived.marginals.items()
-                             if name in derived.precise},
+            model, tensors, {index[name]: t for name, t in derived.marginals.items()},
             seed=config.seed)
     bundle = Bundle(info, ModelSpec(FAMILY, model.to_plain()), derived.schema.to_plain(),
                     statement.to_plain(), provenance, tensors)
@@ -379,7 +378,8 @@ def _bias_from_marginals(model: MadeConfig, derived: Any) -> np.ndarray:
     bias = np.zeros(model.vocab_size, dtype=np.float32)
     offsets = model.offsets
     for c, column in enumerate(derived.schema.modelled):
-        counts = derived.marginals.get(column.name)
+        target = derived.marginals.get(column.name)
+        counts = None if target is None else np.maximum(target.counts, 0.0)
         if counts is None or counts.sum() <= 0:
             continue
         p = np.maximum(counts / counts.sum(), 1e-4)

@@ -20,6 +20,7 @@ from trainer.metadata import (
     normal_quantile,
     plan_needs,
     quantile_bins,
+    shrink_within_bins,
 )
 
 
@@ -117,3 +118,17 @@ def test_schema_round_trips_through_plain():
                             MetadataNoise(1.0, 0.0, 0.0, 0.0, 0.5), MetadataOptions(), 60,
                             NoiseSource(np.random.default_rng(0)), dp=False)
     assert Schema.from_plain(derived.schema.to_plain()) == derived.schema
+
+
+def test_within_bin_weights_drop_noise_but_keep_spikes():
+    rng = np.random.default_rng(3)
+    sigma = 40.0
+    smooth = 300 + rng.normal(0, sigma, 30)           # flat density + noise
+    spiky = np.array([5.0, 4000.0, 3.0, 2500.0, 0.0]) + rng.normal(0, sigma, 5)
+    weights = shrink_within_bins(np.concatenate([smooth, spiky]), [0, 30], sigma)
+    flat = weights[:30]
+    # noise is pulled at least halfway to the mean; for pure noise over 30
+    # cells that fails only if s² > 2.53 σ² (chi-square tail, about 1e-5)
+    assert np.ptp(flat) < 0.5 * np.ptp(smooth)
+    assert weights[31] > 3000 and weights[33] > 2000  # spikes stay
+    assert weights[30] == weights[32] == weights[34] == 0.0  # empty cells stay empty
