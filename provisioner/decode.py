@@ -16,6 +16,8 @@ Values come back as numpy arrays:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from provisioner.schema import Column, Grid
@@ -61,23 +63,34 @@ def _grid_ticks(grid: Grid, bins: np.ndarray, rng: np.random.Generator,
     Returns integers counting units of 1/scale (scale = 10^decimals for floats,
     1 for integer and datetime columns).
     """
+    edges, keys, starts, ends = _grid_tables(grid)
+    u = rng.random(len(bins))
+    cell = np.searchsorted(keys, bins + u, side="right")
+    cell = np.clip(cell, starts[bins], ends[bins] - 1)
+    return _uniform_ticks(edges[cell] * scale, edges[cell + 1] * scale, rng)
+
+
+@functools.lru_cache(maxsize=256)
+def _grid_tables(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges, search keys, and bin start/end cells of a grid (computed once).
+
+    The keys are each bin's cumulative weights (restarting at every bin; an
+    all-zero bin is uniform) plus the bin index, so one sorted array serves
+    a search inside any bin: bin b's cells hold keys in (b, b + 1].
+    """
     edges = np.asarray(grid.cell_edges, dtype=np.float64)
     weights = np.asarray(grid.cell_weights, dtype=np.float64)
     starts = np.asarray(grid.bin_starts, dtype=np.int64)
     ends = np.append(starts[1:], len(weights))
-    # Cumulative weights restart at every bin; an all-zero bin is uniform.
     cum = np.empty_like(weights)
     for a, b in zip(starts, ends):
         w = weights[a:b]
         w = w if w.sum() > 0 else np.ones_like(w)
         cum[a:b] = np.cumsum(w) / w.sum()
-    u = rng.random(len(bins))
-    # searchsorted inside each bin: offset u by the bin index so one global,
-    # sorted key array serves all bins at once.
     keys = cum + np.repeat(np.arange(len(starts)), ends - starts)
-    cell = np.searchsorted(keys, bins + u, side="right")
-    cell = np.clip(cell, starts[bins], ends[bins] - 1)
-    return _uniform_ticks(edges[cell] * scale, edges[cell + 1] * scale, rng)
+    for array in (edges, keys, starts, ends):
+        array.setflags(write=False)
+    return edges, keys, starts, ends
 
 
 def _uniform_ticks(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -176,28 +176,37 @@ class MadeSampler:
             np.searchsorted(hidden_degrees(c, h), np.arange(c + 1), side="right")
             for h in config.hidden
         ]
-        # Contiguous copies of the weight blocks each sampling step multiplies
-        # by, so the small matrix products run on dense memory.
+        # Sampling works in a units-by-rows layout: every slice it touches
+        # (the units that become final at a step, a column's logits) is then
+        # a contiguous block, and each product a small dense GEMM. These are
+        # the transposed weights and per-step blocks it multiplies by.
+        self._first_t = (np.ascontiguousarray(self.weights["hidden.0.w"].T)
+                         if config.hidden else None)
+        self._bias_t = [self.weights[f"hidden.{i}.b"][:, None]
+                        for i in range(len(config.hidden))]
         self._hidden_blocks: list[list[np.ndarray | None]] = []
         for i in range(len(config.hidden)):
             blocks: list[np.ndarray | None] = [None]
             for step in range(1, c):
                 a, b = self._degree_bounds[i][step - 1], self._degree_bounds[i][step]
                 end = self._degree_bounds[i - 1][step] if i > 0 else 0
-                blocks.append(np.ascontiguousarray(self.weights[f"hidden.{i}.w"][:end, a:b])
+                blocks.append(np.ascontiguousarray(self.weights[f"hidden.{i}.w"][:end, a:b].T)
                               if i > 0 and b > a else None)
             self._hidden_blocks.append(blocks)
-        # Input -> output weights, accumulated row by row as columns are drawn:
-        # the direct layer, and out.w itself when there is no hidden layer.
+        # Input -> output weights, accumulated as columns are drawn: the direct
+        # layer, and out.w itself when there is no hidden layer.
         direct_parts = [self.weights["direct.w"]] if config.direct else []
         if not config.hidden:
             direct_parts.append(self.weights["out.w"])
-        self._input_to_output = sum(direct_parts) if direct_parts else None
+        self._input_to_output_t = (np.ascontiguousarray(sum(direct_parts).T)
+                                   if direct_parts else None)
         self._out_blocks = []
+        self._out_bias = []
         for step in range(c):
             s, e = self.offsets[step], self.offsets[step + 1]
             end = self._degree_bounds[-1][step] if config.hidden else 0
-            self._out_blocks.append(np.ascontiguousarray(self.weights["out.w"][:end, s:e]))
+            self._out_blocks.append(np.ascontiguousarray(self.weights["out.w"][:end, s:e].T))
+            self._out_bias.append(self.weights["out.b"][s:e, None])
 
     # -- full forward pass (reference, used by the parity test) -------------
 
@@ -252,70 +261,74 @@ class MadeSampler:
     def _sample(self, n: int, rng: np.random.Generator,
                 conditions: dict[int, Sequence[int]]) -> np.ndarray:
         cfg = self.config
-        w = self.weights
         layers = len(cfg.hidden)
-        pre = [np.broadcast_to(w[f"hidden.{i}.b"], (n, h)).copy()
-               for i, h in enumerate(cfg.hidden)]
-        post = [np.zeros((n, h), dtype=np.float32) for h in cfg.hidden]
-        direct = (np.broadcast_to(w["out.b"], (n, cfg.vocab_size)).copy())
-        tokens = np.zeros((n, cfg.num_columns), dtype=np.int32)
+        offsets = self.offsets
+        # units x rows; the first layer keeps running sums over drawn columns
+        first = np.zeros((cfg.hidden[0], n), dtype=np.float32) if layers else None
+        post = [np.empty((h, n), dtype=np.float32) for h in cfg.hidden]
+        direct = np.zeros((cfg.vocab_size, n), dtype=np.float32)
+        tokens = np.zeros((cfg.num_columns, n), dtype=np.int32)
         for c in range(cfg.num_columns):
             if c > 0:
-                prev = tokens[:, c - 1] + self.offsets[c - 1]
-                lo = self._degree_bounds[0][c - 1] if layers else 0
+                prev = tokens[c - 1] + offsets[c - 1]
                 if layers:
-                    pre[0][:, lo:] += w["hidden.0.w"][prev, lo:]
-                if self._input_to_output is not None:
-                    direct[:, self.offsets[c]:] += self._input_to_output[prev, self.offsets[c]:]
+                    lo = self._degree_bounds[0][c - 1]
+                    first[lo:] += self._first_t[lo:][:, prev]
+                if self._input_to_output_t is not None:
+                    direct[offsets[c]:] += self._input_to_output_t[offsets[c]:][:, prev]
                 for i in range(layers):
                     a, b = self._degree_bounds[i][c - 1], self._degree_bounds[i][c]
                     if b == a:
                         continue
-                    if i > 0:
+                    if i == 0:
+                        new = first[a:b] + self._bias_t[0][a:b]
+                    else:
                         block = self._hidden_blocks[i][c]
-                        pre[i][:, a:b] += post[i - 1][:, :block.shape[0]] @ block
-                    np.maximum(pre[i][:, a:b], 0, out=post[i][:, a:b])
-            s, e = self.offsets[c], self.offsets[c + 1]
-            logits = direct[:, s:e].copy()  # output bias plus input -> output terms
-            if layers:
-                block = self._out_blocks[c]
-                if block.shape[0]:
-                    logits += post[-1][:, :block.shape[0]] @ block
-            probs = _softmax(logits)
-            u = rng.random(probs.shape[0], dtype=np.float32)
+                        new = block @ post[i - 1][:block.shape[1]]
+                        new += self._bias_t[i][a:b]
+                    np.maximum(new, 0, out=post[i][a:b])
+            s, e = offsets[c], offsets[c + 1]
+            logits = direct[s:e] + self._out_bias[c]
+            block = self._out_blocks[c]
+            if block.shape[1]:
+                logits += block @ post[-1][:block.shape[1]]
+            weights = _exp_shifted(logits)  # unnormalised probabilities, in place
+            u = rng.random(weights.shape[1], dtype=np.float32)
             if c in conditions:
                 allowed = np.zeros(e - s, dtype=bool)
                 allowed[list(conditions[c])] = True
-                probs = np.where(allowed, probs, 0)
-                mass = probs.sum(axis=1)
-                keep = rng.random(probs.shape[0], dtype=np.float32) < mass
-                probs, u, mass = probs[keep], u[keep], mass[keep]
-                pre = [p[keep] for p in pre]
-                post = [p[keep] for p in post]
-                direct, tokens = direct[keep], tokens[keep]
-                tokens[:, c] = _inverse_cdf(probs, u * mass)
-            else:
-                tokens[:, c] = _inverse_cdf(probs, u)
-        return tokens
+                total = weights.sum(axis=0)
+                weights[~allowed] = 0
+                kept = weights.sum(axis=0)
+                keep = rng.random(weights.shape[1], dtype=np.float32) * total < kept
+                weights, u = weights[:, keep], u[keep]
+                if layers:
+                    first = first[:, keep]
+                    post = [p[:, keep] for p in post]
+                direct, tokens = direct[:, keep], tokens[:, keep]
+            tokens[c] = _draw(weights, u)
+        return np.ascontiguousarray(tokens.T)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits - logits.max(axis=1, keepdims=True)
+def _exp_shifted(logits: np.ndarray) -> np.ndarray:
+    """exp(logits - max) over axis 0, in place: unnormalised probabilities."""
+    logits -= logits.max(axis=0)
     np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
     return logits
+
+
+def _draw(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Per column j, the first token whose cumulative weight exceeds u·total.
+
+    Tokens with weight 0 are never drawn: even when u·total rounds up to the
+    total, the count stops at the last token that has weight.
+    """
+    cumulative = np.cumsum(weights, axis=0)
+    threshold = u * cumulative[-1]
+    index = (cumulative < threshold).sum(axis=0)
+    return np.minimum(index, weights.shape[0] - 1).astype(np.int32)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
-def _inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Index of the first token whose cumulative probability exceeds u."""
-    cumulative = np.cumsum(probs, axis=1)
-    index = (cumulative < u[:, None]).sum(axis=1)
-    # u can exceed the float32 total by rounding; fall back to the last
-    # token that has probability (never to one with probability 0).
-    last = probs.shape[1] - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
-    return np.minimum(index, last).astype(np.int32)
