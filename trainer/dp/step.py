@@ -133,10 +133,74 @@ class _Compiled:
         return self._jitted(*args)
 
 
+class _MeshStep:
+    """What both steps share: the mesh, placement, optimizer state, and the
+    ahead-of-time compilation of their main program (``self._main``)."""
+
+    tx: optax.GradientTransformation
+    _main: _Compiled
+
+    def _setup_mesh(self, mesh: Mesh | None) -> None:
+        self.mesh = batch_mesh() if mesh is None else mesh
+        self._rep = replicated_sharding(self.mesh)
+        self._shard = batch_sharding(self.mesh)
+
+    def _step_program(self, fn: Callable[..., Any]) -> _Compiled:
+        """``fn(params, opt_state, batch, mask, key)`` jitted with the step shardings."""
+        rep, shard = self._rep, self._shard
+        return _Compiled(fn, in_shardings=(rep, rep, shard, shard, rep),
+                         out_shardings=(rep, rep))
+
+    def init(self, params: Params) -> OptState:
+        """Optimizer state for ``params``, replicated on the mesh."""
+        params = jax.device_put(params, self._rep)
+        return jax.device_put(self.tx.init(params), self._rep)
+
+    def _place(
+        self,
+        params: Params,
+        opt_state: OptState,
+        batch: Batch,
+        mask: Any,
+        key: jax.Array,
+    ) -> tuple[Any, ...]:
+        _check_divisible(batch, mask, self.mesh)
+        return (
+            _replicated(params, self._rep),
+            _replicated(opt_state, self._rep),
+            batch,
+            np.asarray(mask, dtype=bool),
+            key,
+        )
+
+    def compile(
+        self,
+        params: Params,
+        opt_state: OptState,
+        batch: Batch,
+        mask: Any,
+        key: jax.Array | None = None,
+    ) -> float:
+        """Compile the step for this shape ahead of time; returns seconds.
+
+        ``key`` only provides the key's type and shape (lowering runs
+        nothing); when omitted a throw-away OS-random key stands in.
+        """
+        if key is None:
+            key = os_random_key()
+        return self._main.compile(*self._place(params, opt_state, batch, mask, key))
+
+    @property
+    def executable(self) -> Any:
+        """The AOT-compiled step (after :meth:`compile`), e.g. for
+        ``.memory_analysis()``; None before."""
+        return self._main.executable
+
+
 # --- the DP step --------------------------------------------------------------
 
 
-class DpSgdStep:
+class DpSgdStep(_MeshStep):
     """A DP-SGD step for one fixed chunk shape, compiled once, sharded over a mesh.
 
     Args:
@@ -178,15 +242,9 @@ class DpSgdStep:
             ),
             optimizer,
         )
-        self.mesh = batch_mesh() if mesh is None else mesh
-        rep = replicated_sharding(self.mesh)
-        shard = batch_sharding(self.mesh)
-        self._rep, self._shard = rep, shard
-        self._fused = _Compiled(
-            self._fused_step,
-            in_shardings=(rep, rep, shard, shard, rep),
-            out_shardings=(rep, rep),
-        )
+        self._setup_mesh(mesh)
+        rep, shard = self._rep, self._shard
+        self._main = self._step_program(self._fused_step)
         self._clip = _Compiled(
             self._clip_chunk,
             in_shardings=(rep, shard, shard, rep),
@@ -231,51 +289,6 @@ class DpSgdStep:
 
     # host-side API -------------------------------------------------------------
 
-    def init(self, params: Params) -> OptState:
-        """Optimizer state for ``params``, replicated on the mesh."""
-        params = jax.device_put(params, self._rep)
-        return jax.device_put(self.tx.init(params), self._rep)
-
-    def _place(
-        self,
-        params: Params,
-        opt_state: OptState,
-        batch: Batch,
-        mask: Any,
-        key: jax.Array,
-    ) -> tuple[Any, ...]:
-        _check_divisible(batch, mask, self.mesh)
-        return (
-            _replicated(params, self._rep),
-            _replicated(opt_state, self._rep),
-            batch,
-            np.asarray(mask, dtype=bool),
-            key,
-        )
-
-    def compile(
-        self,
-        params: Params,
-        opt_state: OptState,
-        batch: Batch,
-        mask: Any,
-        key: jax.Array | None = None,
-    ) -> float:
-        """Compile the fused step for this shape ahead of time; returns seconds.
-
-        ``key`` only provides the key's type and shape (lowering runs
-        nothing); when omitted a throw-away OS-random key stands in.
-        """
-        if key is None:
-            key = os_random_key()
-        return self._fused.compile(*self._place(params, opt_state, batch, mask, key))
-
-    @property
-    def executable(self) -> Any:
-        """The AOT-compiled fused step (after :meth:`compile`), e.g. for
-        ``.memory_analysis()``; None before."""
-        return self._fused.executable
-
     def clipped_sum(
         self, params: Params, batch: Batch, mask: Any, key: jax.Array
     ) -> ClippedSum:
@@ -311,7 +324,7 @@ class DpSgdStep:
             )
         if len(chunks) == 1:
             batch, mask = chunks[0]
-            return self._fused(*self._place(params, opt_state, batch, mask, key))
+            return self._main(*self._place(params, opt_state, batch, mask, key))
         noise_key, data_key = jax.random.split(key)
         total = None
         for index, (batch, mask) in enumerate(chunks):
@@ -347,7 +360,7 @@ def masked_mean_loss(
     return batch_loss
 
 
-class PlainStep:
+class PlainStep(_MeshStep):
     """The same training step without DP: mean gradient, no clipping, no noise.
 
     For comparisons and benchmarks (and non-private runs). ``batch_loss(params,
@@ -364,15 +377,8 @@ class PlainStep:
     ) -> None:
         self.batch_loss = batch_loss
         self.tx = optimizer
-        self.mesh = batch_mesh() if mesh is None else mesh
-        rep = replicated_sharding(self.mesh)
-        shard = batch_sharding(self.mesh)
-        self._rep, self._shard = rep, shard
-        self._step = _Compiled(
-            self._plain_step,
-            in_shardings=(rep, rep, shard, shard, rep),
-            out_shardings=(rep, rep),
-        )
+        self._setup_mesh(mesh)
+        self._main = self._step_program(self._plain_step)
 
     def _plain_step(
         self,
@@ -386,44 +392,6 @@ class PlainStep:
         updates, opt_state = self.tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
-    def init(self, params: Params) -> OptState:
-        params = jax.device_put(params, self._rep)
-        return jax.device_put(self.tx.init(params), self._rep)
-
-    def _place(
-        self,
-        params: Params,
-        opt_state: OptState,
-        batch: Batch,
-        mask: Any,
-        key: jax.Array,
-    ) -> tuple[Any, ...]:
-        _check_divisible(batch, mask, self.mesh)
-        return (
-            _replicated(params, self._rep),
-            _replicated(opt_state, self._rep),
-            batch,
-            np.asarray(mask, dtype=bool),
-            key,
-        )
-
-    def compile(
-        self,
-        params: Params,
-        opt_state: OptState,
-        batch: Batch,
-        mask: Any,
-        key: jax.Array | None = None,
-    ) -> float:
-        """Compile ahead of time for this shape; returns seconds."""
-        if key is None:
-            key = os_random_key()
-        return self._step.compile(*self._place(params, opt_state, batch, mask, key))
-
-    @property
-    def executable(self) -> Any:
-        return self._step.executable
-
     def __call__(
         self,
         params: Params,
@@ -432,4 +400,4 @@ class PlainStep:
         mask: Any,
         key: jax.Array,
     ) -> tuple[Params, OptState]:
-        return self._step(*self._place(params, opt_state, batch, mask, key))
+        return self._main(*self._place(params, opt_state, batch, mask, key))

@@ -161,7 +161,7 @@ def test_compiles_once_for_many_draws(dense_clip, params):
         p, opt_state = step(
             p, opt_state, [(gather(data, chunk), chunk.mask)], os_random_key()
         )
-    assert step._fused._jitted._cache_size() == 1
+    assert step._main._jitted._cache_size() == 1
     seconds = step.compile(p, opt_state, gather(data, chunk), chunk.mask)
     assert seconds > 0 and step.executable is not None
     step(p, opt_state, [(gather(data, chunk), chunk.mask)], os_random_key())
