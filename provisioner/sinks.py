@@ -10,13 +10,13 @@ from __future__ import annotations
 import gzip
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from provisioner._atomic import atomic_output
 from provisioner.errors import ConfigError, MissingDependency
 from provisioner.schema import Column
 from provisioner.table import Table
@@ -108,13 +108,6 @@ def write_csv_stream(batches: Iterable[Table], columns: tuple[Column, ...],
     return rows
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConfigError(f"folder {folder} does not exist")
-    return tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-
-
 def write_rows(batches: Iterable[Table], columns: tuple[Column, ...],
                path: str | os.PathLike[str] | None) -> int:
     """Write to ``path`` (.csv, .csv.gz, .parquet) or to stdout when None."""
@@ -129,26 +122,14 @@ def write_rows(batches: Iterable[Table], columns: tuple[Column, ...],
         except ImportError:
             raise MissingDependency(
                 "Parquet output needs pyarrow: pip install 'hzg[parquet]'") from None
-    fd, temp = _atomic_target(target)
-    try:
+    with atomic_output(target) as temp:
         if kind == ".parquet":
-            os.close(fd)
-            rows = _write_parquet(batches, temp)
-        elif kind == ".csv.gz":
-            with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8",
-                                                         newline="") as handle:
-                rows = write_csv_stream(batches, columns, handle)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                rows = write_csv_stream(batches, columns, handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o644 & ~umask)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return rows
+            return _write_parquet(batches, temp)
+        if kind == ".csv.gz":
+            with gzip.open(temp, "wt", encoding="utf-8", newline="") as handle:
+                return write_csv_stream(batches, columns, handle)
+        with open(temp, "w", encoding="utf-8", newline="") as handle:
+            return write_csv_stream(batches, columns, handle)
 
 
 def _write_parquet(batches: Iterable[Table], path: str) -> int:
