@@ -156,7 +156,9 @@ class Generator:
                 value = int(value)
             except ValueError:
                 pass
-        if value in labels and not (isinstance(value, bool) != (column.value_type == "boolean")):
+        # bool is an int in Python: match True only in boolean columns, 1 only
+        # in integer ones
+        if isinstance(value, bool) == (column.value_type == "boolean") and value in labels:
             return labels.index(value)
         if column.rare_label is not None and value == column.rare_label:
             return column.rare_token

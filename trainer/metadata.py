@@ -292,6 +292,23 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
     return kept[0]
 
 
+def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
+                    source: NoiseSource, out: StageA, what: str) -> tuple[int, int]:
+    """Release a histogram of ``cells`` plus a null cell; first/last occupied cell.
+
+    A cell counts as occupied above RANGE_Z·σ; the null cell's noisy count is
+    kept for the column's null decision.
+    """
+    nulls = np.full(int(column.null.sum()), size)
+    hist = _noisy_histogram(np.append(cells, nulls), size + 1, sigma, source)
+    out.null_counts[column.name] = float(hist[-1])
+    out.null_sigmas[column.name] = sigma
+    occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
+    if occupied.size == 0:
+        raise InputDataError(_too_small(column.name, what))
+    return int(occupied[0]), int(occupied[-1])
+
+
 def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataNoise,
                      rows_noisy: int, source: NoiseSource, out: StageA) -> None:
     sigma = noise.range_sigma
@@ -302,31 +319,18 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             years = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
                      + 1970)
             cells = np.clip(years, YEAR_MIN - 1, YEAR_MAX) - (YEAR_MIN - 1)
-            size = YEAR_MAX - YEAR_MIN + 2
-            hist = _noisy_histogram(np.append(cells, np.full(int(column.null.sum()), size)),
-                                    size + 1, sigma, source)
-            out.null_counts[column.name] = float(hist[-1])
-            out.null_sigmas[column.name] = sigma
-            occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
-            if occupied.size == 0:
-                raise InputDataError(_too_small(column.name, "its years"))
-            first = max(int(occupied[0]) + YEAR_MIN - 1, YEAR_MIN)
-            last = min(int(occupied[-1]) + YEAR_MIN - 1, YEAR_MAX - 1)
+            first, last = _occupied_cells(column, cells, YEAR_MAX - YEAR_MIN + 2, sigma,
+                                          source, out, "its years")
+            first = max(first + YEAR_MIN - 1, YEAR_MIN)
+            last = min(last + YEAR_MIN - 1, YEAR_MAX - 1)
             lo = np.datetime64(f"{first:04d}-01-01").astype(f"datetime64[{column.unit}]")
             hi = np.datetime64(f"{last + 1:04d}-01-01").astype(f"datetime64[{column.unit}]")
             out.ranges[column.name] = (float(lo.astype(np.int64)), float(hi.astype(np.int64)))
         else:
-            width = 2 * (MAG_MAX - MAG_MIN) + 1
             cells = _magnitude_cells(column.values[present])
-            hist = _noisy_histogram(np.append(cells, np.full(int(column.null.sum()), width)),
-                                    width + 1, sigma, source)
-            out.null_counts[column.name] = float(hist[-1])
-            out.null_sigmas[column.name] = sigma
-            occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
-            if occupied.size == 0:
-                raise InputDataError(_too_small(column.name, "its range"))
-            lo = _cell_range(int(occupied[0]))[0]
-            hi = _cell_range(int(occupied[-1]))[1]
+            first, last = _occupied_cells(column, cells, 2 * (MAG_MAX - MAG_MIN) + 1, sigma,
+                                          source, out, "its range")
+            lo, hi = _cell_range(first)[0], _cell_range(last)[1]
             if hi == 0.0:  # the top occupied cell is exactly zero
                 hi = 1.0 if column.value_type == "integer" else 1e-9
             out.ranges[column.name] = (lo, hi)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 
 from provisioner import SigningKey, TrustedKey, TrustStore, decode_bundle
 from provisioner.generator import Generator
