@@ -35,10 +35,10 @@ from provisioner.privacy import PrivacyStatement
 from provisioner.schema import Column, Schema
 from provisioner.table import Table
 
-BLOCK_ROWS = 4096
+BLOCK_ROWS = 2048
 # A condition that no candidate meets in this many blocks is reported as
 # impossible rather than searched for forever.
-MAX_EMPTY_BLOCKS = 64
+MAX_EMPTY_BLOCKS = 128
 _NULL = object()
 
 

@@ -270,12 +270,19 @@ class MadeSampler:
         tokens = np.zeros((cfg.num_columns, n), dtype=np.int32)
         for c in range(cfg.num_columns):
             if c > 0:
-                prev = tokens[c - 1] + offsets[c - 1]
+                # add the drawn column's weight rows to the running sums: a
+                # small GEMM with its one-hot codes when it has few tokens
+                # (far faster than a gather), a gather otherwise
+                lo_token, hi_token = offsets[c - 1], offsets[c]
+                codes = _one_hot_t(tokens[c - 1], hi_token - lo_token)
                 if layers:
                     lo = self._degree_bounds[0][c - 1]
-                    first[lo:] += self._first_t[lo:][:, prev]
+                    _add_rows(first[lo:], self._first_t[lo:, lo_token:hi_token], codes,
+                              tokens[c - 1])
                 if self._input_to_output_t is not None:
-                    direct[offsets[c]:] += self._input_to_output_t[offsets[c]:][:, prev]
+                    _add_rows(direct[hi_token:],
+                              self._input_to_output_t[hi_token:, lo_token:hi_token], codes,
+                              tokens[c - 1])
                 for i in range(layers):
                     a, b = self._degree_bounds[i][c - 1], self._degree_bounds[i][c]
                     if b == a:
@@ -310,6 +317,29 @@ class MadeSampler:
         return np.ascontiguousarray(tokens.T)
 
 
+_ONE_HOT_MAX = 64  # above this many tokens, gathering beats the one-hot product
+
+
+def _one_hot_t(tokens: np.ndarray, size: int) -> np.ndarray | None:
+    """(size, n) float32 one-hot codes, or None when gathering is cheaper."""
+    if size > _ONE_HOT_MAX:
+        return None
+    codes = np.zeros((size, len(tokens)), dtype=np.float32)
+    codes[tokens, np.arange(len(tokens))] = 1.0
+    return codes
+
+
+def _add_rows(target: np.ndarray, weights_t: np.ndarray, codes: np.ndarray | None,
+              tokens: np.ndarray) -> None:
+    """target[:, j] += weights_t[:, tokens[j]] for every row j, in place."""
+    if target.shape[0] == 0:
+        return
+    if codes is not None:
+        target += weights_t @ codes
+    else:
+        target += weights_t[:, tokens]
+
+
 def _exp_shifted(logits: np.ndarray) -> np.ndarray:
     """exp(logits - max) over axis 0, in place: unnormalised probabilities."""
     logits -= logits.max(axis=0)
@@ -323,10 +353,15 @@ def _draw(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     Tokens with weight 0 are never drawn: even when u·total rounds up to the
     total, the count stops at the last token that has weight.
     """
-    cumulative = np.cumsum(weights, axis=0)
+    # one vector operation per token beats cumsum along the short axis 0
+    cumulative = weights.copy()
+    for k in range(1, len(cumulative)):
+        cumulative[k] += cumulative[k - 1]
     threshold = u * cumulative[-1]
-    index = (cumulative < threshold).sum(axis=0)
-    return np.minimum(index, weights.shape[0] - 1).astype(np.int32)
+    index = np.zeros(weights.shape[1], dtype=np.int32)
+    for k in range(len(cumulative) - 1):
+        index += cumulative[k] < threshold
+    return index
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
