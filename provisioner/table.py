@@ -63,9 +63,10 @@ class Table(Mapping[str, np.ndarray]):
         for column in self._columns:
             values = self._values[column.name]
             if _is_nullable_integer(column):
-                data[column.name] = pd.array(
-                    [None if v is None or v != v else int(v) for v in values.tolist()],
-                    dtype="Int64")
+                if values.dtype.kind == "f":  # NaN marks null
+                    data[column.name] = pd.Series(values).astype("Int64").array
+                else:
+                    data[column.name] = pd.array(values.tolist(), dtype="Int64")
             elif column.kind == "categorical" and column.value_type == "boolean" \
                     and column.nullable:
                 data[column.name] = pd.array(values.tolist(), dtype="boolean")
@@ -83,8 +84,10 @@ class Table(Mapping[str, np.ndarray]):
         for column in self._columns:
             values = self._values[column.name]
             if _is_nullable_integer(column):
-                mask = np.array([v is None or v != v for v in values.tolist()]) \
-                    if values.dtype == object else np.isnan(values)
+                if values.dtype.kind == "f":  # NaN marks null
+                    mask = np.isnan(values)
+                else:
+                    mask = np.array([v is None for v in values.tolist()], dtype=bool)
                 filled = np.where(mask, 0, values).astype(np.int64)
                 arrays[column.name] = pa.array(filled, mask=mask, type=pa.int64())
             else:  # from_pandas: NaN and NaT become nulls
