@@ -76,3 +76,19 @@ def test_wide_categorical_keeps_only_frequent_values():
     column = derived.schema.column("wide")
     assert set(column.categories) == {"a", "b", "c"}
     assert column.rare_label is not None
+
+
+def test_parquet_and_dataframe_inputs_type_alike(mixed_csv, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(mixed_csv, keep_default_na=False, na_values=[""],
+                        parse_dates=["joined"])
+    path = tmp_path / "mixed.parquet"
+    frame.to_parquet(path)
+    for source in (frame, path):
+        kinds = {c.name: (c.kind, c.value_type) for c in read_table(source).columns}
+        assert kinds["spend"] == ("numeric", "float")
+        assert kinds["visits"] == ("numeric", "integer")
+        assert kinds["joined"] == ("datetime", "datetime")
+        assert kinds["member"] == ("categorical", "boolean")
+        assert kinds["customer"] == ("id", "string")
