@@ -190,7 +190,7 @@ def train(
     import jax
     import optax
 
-    from trainer.dp.accounting import PrivacyLedger, epsilon
+    from trainer.dp.accounting import epsilon
     from trainer.dp.aggregate import os_random_key
     from trainer.dp.dense import dense_clipper
     from trainer.dp.plan import budget_tracker, make_plan
@@ -218,7 +218,6 @@ def train(
     needs = plan_needs(typed, declared)
     options = MetadataOptions(numeric_bins=config.numeric_bins, fine_cells=config.fine_cells,
                               max_categories=config.max_categories)
-    ledger = PrivacyLedger(accountant=config.privacy.accountant)
     releases: list[Release] = []
     if dp:
         delta = config.privacy.resolved_delta(rows)
@@ -317,32 +316,8 @@ def train(
                               time.perf_counter() - train_start))
     train_seconds = time.perf_counter() - train_start
 
-    # --- the ledger of what was spent ------------------------------------------------
-    if dp:
-        ledger.begin_phase("row-count")
-        count = releases[0]
-        ledger.add(count.name, dp_accounting.LaplaceDpEvent(count.noise_multiplier),
-                   count.params)
-        ledger.begin_phase("main")
-        for release in releases[1:]:
-            ledger.add(release.name, dp_accounting.GaussianDpEvent(release.noise_multiplier),
-                       release.params, extra_delta=release.extra_delta)
-        sgd_params = {
-            "sampler": "poisson",
-            "sampling_probability": q,
-            "noise_multiplier": plan.noise_multiplier,
-            "clip_norm": plan.l2_clip,
-            "steps": steps_taken,
-            "planned_steps": plan.steps,
-            "expected_batch_size": plan.expected_batch_size,
-            "overflow": "split into extra chunks, never dropped",
-            "clipping": "per example, whole gradient",
-            "normalizer": "expected batch size",
-        }
-        ledger.add("dp-sgd", plan.event_for(steps_taken), sgd_params)
-        statement = _statement(ledger, releases, budget, config)
-    else:
-        statement = PrivacyStatement.non_private()
+    statement = (_dp_statement(releases, plan, steps_taken, budget, config) if dp
+                 else PrivacyStatement.non_private())
     info = GeneratorInfo(
         id=uuid.uuid4().hex,
         name=config.name or _default_name(typed.source),
@@ -405,10 +380,38 @@ def _loss_probe(loss_with_taps, model: MadeConfig):
     return mean_loss
 
 
-def _statement(ledger: Any, releases: list[Release], budget: BudgetPlan,
-               config: TrainConfig) -> PrivacyStatement:
-    from trainer.dp.accounting import dp_accounting_version
+def _dp_statement(releases: list[Release], plan: Any, steps_taken: int, budget: BudgetPlan,
+                  config: TrainConfig) -> PrivacyStatement:
+    """The ledger of what was actually spent, as the bundle's privacy statement.
 
+    Phase "row-count" holds the Laplace count (pure ε, accountant δ 0); phase
+    "main" holds the metadata releases and the DP-SGD steps actually taken,
+    composed jointly at the main phase's accountant δ.
+    """
+    import dp_accounting
+
+    from trainer.dp.accounting import PrivacyLedger, dp_accounting_version
+
+    ledger = PrivacyLedger(accountant=config.privacy.accountant)
+    ledger.begin_phase("row-count")
+    count = releases[0]
+    ledger.add(count.name, dp_accounting.LaplaceDpEvent(count.noise_multiplier), count.params)
+    ledger.begin_phase("main")
+    for release in releases[1:]:
+        ledger.add(release.name, dp_accounting.GaussianDpEvent(release.noise_multiplier),
+                   release.params, extra_delta=release.extra_delta)
+    ledger.add("dp-sgd", plan.event_for(steps_taken), {
+        "sampler": "poisson",
+        "sampling_probability": plan.sampling_prob,
+        "noise_multiplier": plan.noise_multiplier,
+        "clip_norm": plan.l2_clip,
+        "steps": steps_taken,
+        "planned_steps": plan.steps,
+        "expected_batch_size": plan.expected_batch_size,
+        "overflow": "split into extra chunks, never dropped",
+        "clipping": "per example, whole gradient",
+        "normalizer": "expected batch size",
+    })
     deltas = {"row-count": 0.0, "main": budget.main_delta}
     phases = tuple(
         Phase(name, float(ledger.phase_epsilon(name, d)), float(ledger.phase_delta(name, d)))
