@@ -8,8 +8,10 @@ numpy.random.default_rng(0).permutation(32561)``; rows ``perm[:26048]`` train,
 the rest are the holdout. Every generator is fitted on the training part and
 asked for 26,048 rows; metrics are those of ``trainer.evaluate`` (numeric
 columns in 20 quantile bins of the real training part). Peers run only when
-installed (smartnoise-synth for MST/AIM/DP-CTGAN, sdv for CTGAN), in the same
-run, on the same split, with their default settings.
+installed (scripts/peers.py: smartnoise-synth for MST/AIM/DP-CTGAN, sdv for
+CTGAN/TVAE, in a separate venv when they cannot share ours), in the same run,
+on the same split, with their default settings. "solo" counts synthetic rows
+holding a category that a single training row holds (a privacy leak).
 """
 
 from __future__ import annotations
@@ -73,49 +75,32 @@ def real_train(train: Any, n: int) -> tuple[Any, float]:
     return train, 0.0
 
 
-def smartnoise(name: str, epsilon: float) -> Callable[[Any, int], tuple[Any, float]] | None:
-    try:
-        from snsynth import Synthesizer  # noqa: F401
-    except ImportError:
-        return None
-
+def peer_fitter(peer: str, epsilon: float | None) -> Callable[[Any, int], tuple[Any, float]]:
+    """A peer from scripts/peers.py (its own venv when it cannot live in ours)."""
     def fit_sample(train: Any, n: int) -> tuple[Any, float]:
-        from snsynth import Synthesizer
+        from scripts import peers
 
-        numeric = [c for c in train.columns if train[c].dtype.kind in "if"]
-        categorical = [c for c in train.columns if c not in numeric]
-        data = train.fillna({c: "<null>" for c in categorical})
-        start = time.perf_counter()
-        synth = Synthesizer.create(name, epsilon=epsilon, verbose=False)
-        synth.fit(data, preprocessor_eps=0.1 * epsilon, categorical_columns=categorical,
-                  continuous_columns=numeric)
-        fit = time.perf_counter() - start
-        out = synth.sample(n)
-        for c in categorical:
-            out[c] = out[c].replace({"<null>": None})
-        return out, fit
+        result = peers.fit_and_sample(peer, train, n, epsilon=epsilon, delta=DELTA, seed=0)
+        return result.frame, result.fit_seconds
 
     return fit_sample
 
 
-def sdv_ctgan() -> Callable[[Any, int], tuple[Any, float]] | None:
-    try:
-        from sdv.single_table import CTGANSynthesizer  # noqa: F401
-    except ImportError:
-        return None
+def singleton_rows(synthetic: Any, train: Any) -> int:
+    """Synthetic rows holding a category that exactly one training row holds.
 
-    def fit_sample(train: Any, n: int) -> tuple[Any, float]:
-        from sdv.metadata import Metadata
-        from sdv.single_table import CTGANSynthesizer
-
-        metadata = Metadata.detect_from_dataframe(train)
-        start = time.perf_counter()
-        synth = CTGANSynthesizer(metadata)
-        synth.fit(train)
-        fit = time.perf_counter() - start
-        return synth.sample(n), fit
-
-    return fit_sample
+    Such a value can only come from reading the data without privacy; a DP
+    vocabulary keeps it with probability at most delta.
+    """
+    count = 0
+    for column in train.columns:
+        if train[column].dtype.kind in "if":
+            continue
+        counts = train[column].value_counts()
+        singles = set(counts.index[counts == 1])
+        if singles and column in synthetic:
+            count += int(synthetic[column].isin(singles).sum())
+    return count
 
 
 def main() -> int:
@@ -124,7 +109,8 @@ def main() -> int:
                         default=DEFAULT_DATA if DEFAULT_DATA.exists() else FALLBACK_DATA)
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--runs", type=int, default=1, help="HZG fits per epsilon")
-    parser.add_argument("--peers", nargs="*", default=["mst", "aim", "dpctgan", "ctgan"])
+    parser.add_argument("--peers", nargs="*", default=["mst", "aim", "dpctgan", "ctgan"],
+                        help="peers from scripts/peers.py (mst aim dpctgan ctgan tvae)")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-dp-reference", action="store_true",
                         help="skip HZG without DP")
@@ -144,15 +130,18 @@ def main() -> int:
     if not args.no_dp_reference:
         candidates.append(("HZG without DP", hzg_fitter(None)))
     if not args.no_peers:
-        for eps in args.epsilons:
-            for peer in args.peers:
-                if peer in ("mst", "aim", "dpctgan"):
-                    candidates.append((f"smartnoise {peer} eps={eps:g}", smartnoise(peer, eps)))
-        if "ctgan" in args.peers:
-            candidates.append(("SDV CTGAN (no DP)", sdv_ctgan()))
+        from scripts import peers
+
+        available = peers.available_peers()
+        for peer in args.peers:
+            label = "smartnoise" if peer in peers.DP_PEERS else "SDV (no DP)"
+            for eps in (args.epsilons if peer in peers.DP_PEERS else [None]):
+                name = f"{label} {peer}" + ("" if eps is None else f" eps={eps:g}")
+                missing = available.get(peer, "missing").startswith("missing")
+                candidates.append((name, None if missing else peer_fitter(peer, eps)))
 
     header = (f"{'generator':<28}{'1-way':>8}{'2-way':>8}{'assoc':>8}{'TSTR':>8}"
-              f"{'DCR':>7}{'copies':>9}{'fit s':>8}")
+              f"{'DCR':>7}{'copies':>9}{'solo':>6}{'fit s':>8}")
     print(f"adult: {len(train)} train / {len(holdout)} holdout rows, delta={DELTA:g}, "
           f"target {TARGET}")
     print(header)
@@ -171,7 +160,8 @@ def main() -> int:
             metrics = report(synthetic, train, holdout, target=TARGET)
         print(f"{name:<28}{metrics['tvd_1way']:>8.4f}{metrics['tvd_2way']:>8.4f}"
               f"{metrics['assoc_diff']:>8.4f}{metrics['tstr_auc']:>8.4f}"
-              f"{metrics['dcr_share']:>7.3f}{metrics['exact_copy_rate']:>9.5f}{fit:>8.1f}",
+              f"{metrics['dcr_share']:>7.3f}{metrics['exact_copy_rate']:>9.5f}"
+              f"{singleton_rows(synthetic, train):>6d}{fit:>8.1f}",
               flush=True)
     return 0
 
