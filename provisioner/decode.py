@@ -63,20 +63,26 @@ def _grid_ticks(grid: Grid, bins: np.ndarray, rng: np.random.Generator,
     Returns integers counting units of 1/scale (scale = 10^decimals for floats,
     1 for integer and datetime columns).
     """
-    edges, keys, starts, ends = _grid_tables(grid)
+    keys, starts, ends, first, count = _grid_tables(grid, scale)
     u = rng.random(len(bins))
     cell = np.searchsorted(keys, bins + u, side="right")
     cell = np.clip(cell, starts[bins], ends[bins] - 1)
-    return _uniform_ticks(edges[cell] * scale, edges[cell + 1] * scale, rng)
+    # floor(u * count) by truncation: u * count >= 0
+    return first[cell] + (rng.random(len(bins)) * count[cell]).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=256)
-def _grid_tables(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edges, search keys, and bin start/end cells of a grid (computed once).
+def _grid_tables(grid: Grid, scale: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Search keys, bin start/end cells, and each cell's ticks (computed once).
 
     The keys are each bin's cumulative weights (restarting at every bin; an
     all-zero bin is uniform) plus the bin index, so one sorted array serves
     a search inside any bin: bin b's cells hold keys in (b, b + 1].
+
+    Cell i holds the ticks (multiples of 1/scale) ceil(lo) .. ceil(hi) - 1 of
+    its edges [lo, hi) scaled: ``first[i]`` and ``count[i]`` of them. A cell
+    narrower than one tick yields round(lo).
     """
     edges = np.asarray(grid.cell_edges, dtype=np.float64)
     weights = np.asarray(grid.cell_weights, dtype=np.float64)
@@ -88,17 +94,15 @@ def _grid_tables(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         w = w if w.sum() > 0 else np.ones_like(w)
         cum[a:b] = np.cumsum(w) / w.sum()
     keys = cum + np.repeat(np.arange(len(starts)), ends - starts)
-    for array in (edges, keys, starts, ends):
-        array.setflags(write=False)
-    return edges, keys, starts, ends
-
-
-def _uniform_ticks(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An integer drawn uniformly from ceil(lo) .. ceil(hi) - 1 (round(lo) if empty)."""
+    lo, hi = edges[:-1] * scale, edges[1:] * scale
     first = np.ceil(lo - 1e-9)
     count = np.ceil(hi - 1e-9) - first
-    ticks = first + np.floor(rng.random(len(lo)) * np.maximum(count, 1))
-    return np.where(count >= 1, ticks, np.round(lo)).astype(np.int64)
+    empty = count < 1
+    first = np.where(empty, np.round(lo), first).astype(np.int64)
+    count = np.where(empty, 1.0, count)
+    for array in (keys, starts, ends, first, count):
+        array.setflags(write=False)
+    return keys, starts, ends, first, count
 
 
 def decode_numeric(column: Column, tokens: np.ndarray,

@@ -35,10 +35,13 @@ from provisioner.privacy import PrivacyStatement
 from provisioner.schema import Column, Schema
 from provisioner.table import Table
 
-BLOCK_ROWS = 2048
-# A condition that no candidate meets in this many blocks is reported as
-# impossible rather than searched for forever.
-MAX_EMPTY_BLOCKS = 128
+# Big enough that sampling threads rarely wait on each other for the GIL
+# between numpy calls: measured here, a second thread sped up blocks of 2,048
+# rows by 1.05-1.4x, blocks of 8,192 by 1.45-1.6x.
+BLOCK_ROWS = 8192
+# A condition that no candidate meets in this many blocks (262,144 rows) is
+# reported as impossible rather than searched for forever.
+MAX_EMPTY_BLOCKS = 32
 _NULL = object()
 
 

@@ -179,27 +179,42 @@ class MadeSampler:
         # Sampling works in a units-by-rows layout: every slice it touches
         # (the units that become final at a step, a column's logits) is then
         # a contiguous block, and each product a small dense GEMM. These are
-        # the transposed weights and per-step blocks it multiplies by.
-        self._first_t = (np.ascontiguousarray(self.weights["hidden.0.w"].T)
-                         if config.hidden else None)
-        self._bias_t = [self.weights[f"hidden.{i}.b"][:, None]
-                        for i in range(len(config.hidden))]
-        self._hidden_blocks: list[list[np.ndarray | None]] = []
-        for i in range(len(config.hidden)):
-            blocks: list[np.ndarray | None] = [None]
-            for step in range(1, c):
-                a, b = self._degree_bounds[i][step - 1], self._degree_bounds[i][step]
-                end = self._degree_bounds[i - 1][step] if i > 0 else 0
-                blocks.append(np.ascontiguousarray(self.weights[f"hidden.{i}.w"][:end, a:b].T)
-                              if i > 0 and b > a else None)
-            self._hidden_blocks.append(blocks)
-        # Input -> output weights, accumulated as columns are drawn: the direct
-        # layer, and out.w itself when there is no hidden layer.
+        # the transposed weight blocks each step multiplies by.
+        #
+        # Per step c, one block multiplies the one-hot codes of the columns
+        # drawn so far (tokens < offsets[c]): its rows are the first-layer
+        # units that become final at c, then column c's logits from the
+        # input (the direct layer, or out.w itself when there is no hidden
+        # layer). Recomputing these from the codes reads far less memory
+        # than keeping running sums for every later unit up to date.
         direct_parts = [self.weights["direct.w"]] if config.direct else []
         if not config.hidden:
             direct_parts.append(self.weights["out.w"])
-        self._input_to_output_t = (np.ascontiguousarray(sum(direct_parts).T)
-                                   if direct_parts else None)
+        input_to_output = sum(direct_parts) if direct_parts else None
+        self._input_blocks: list[np.ndarray] = []
+        self._first_new: list[int] = []
+        for step in range(c):
+            s, e = self.offsets[step], self.offsets[step + 1]
+            parts = []
+            if config.hidden and step > 0:
+                a, b = self._degree_bounds[0][step - 1], self._degree_bounds[0][step]
+                parts.append(self.weights["hidden.0.w"][:s, a:b].T)
+            self._first_new.append(sum(p.shape[0] for p in parts))
+            if input_to_output is not None:
+                parts.append(input_to_output[:s, s:e].T)
+            block = np.concatenate(parts) if parts else np.zeros((0, s), np.float32)
+            self._input_blocks.append(np.ascontiguousarray(block, dtype=np.float32))
+        self._bias_t = [self.weights[f"hidden.{i}.b"][:, None]
+                        for i in range(len(config.hidden))]
+        self._hidden_blocks: list[list[np.ndarray | None]] = []
+        for i in range(1, len(config.hidden)):
+            blocks: list[np.ndarray | None] = [None]
+            for step in range(1, c):
+                a, b = self._degree_bounds[i][step - 1], self._degree_bounds[i][step]
+                end = self._degree_bounds[i - 1][step]
+                blocks.append(np.ascontiguousarray(self.weights[f"hidden.{i}.w"][:end, a:b].T)
+                              if b > a else None)
+            self._hidden_blocks.append(blocks)
         self._out_blocks = []
         self._out_bias = []
         for step in range(c):
@@ -263,81 +278,53 @@ class MadeSampler:
         cfg = self.config
         layers = len(cfg.hidden)
         offsets = self.offsets
-        # units x rows; the first layer keeps running sums over drawn columns
-        first = np.zeros((cfg.hidden[0], n), dtype=np.float32) if layers else None
+        # units x rows: one-hot codes of the drawn columns, hidden activations
+        codes = np.zeros((cfg.vocab_size, n), dtype=np.float32)
         post = [np.empty((h, n), dtype=np.float32) for h in cfg.hidden]
-        direct = np.zeros((cfg.vocab_size, n), dtype=np.float32)
         tokens = np.zeros((cfg.num_columns, n), dtype=np.int32)
         for c in range(cfg.num_columns):
-            if c > 0:
-                # add the drawn column's weight rows to the running sums: a
-                # small GEMM with its one-hot codes when it has few tokens
-                # (far faster than a gather), a gather otherwise
-                lo_token, hi_token = offsets[c - 1], offsets[c]
-                codes = _one_hot_t(tokens[c - 1], hi_token - lo_token)
-                if layers:
-                    lo = self._degree_bounds[0][c - 1]
-                    _add_rows(first[lo:], self._first_t[lo:, lo_token:hi_token], codes,
-                              tokens[c - 1])
-                if self._input_to_output_t is not None:
-                    _add_rows(direct[hi_token:],
-                              self._input_to_output_t[hi_token:, lo_token:hi_token], codes,
-                              tokens[c - 1])
-                for i in range(layers):
-                    a, b = self._degree_bounds[i][c - 1], self._degree_bounds[i][c]
-                    if b == a:
-                        continue
-                    if i == 0:
-                        new = first[a:b] + self._bias_t[0][a:b]
-                    else:
-                        block = self._hidden_blocks[i][c]
-                        new = block @ post[i - 1][:block.shape[1]]
-                        new += self._bias_t[i][a:b]
-                    np.maximum(new, 0, out=post[i][a:b])
             s, e = offsets[c], offsets[c + 1]
-            logits = direct[s:e] + self._out_bias[c]
+            rows = codes.shape[1]
+            block = self._input_blocks[c]
+            if s and block.shape[0]:
+                from_input = block @ codes[:s]
+            else:
+                from_input = np.zeros((block.shape[0], rows), dtype=np.float32)
+            first_new = self._first_new[c]
+            for i in range(layers if c else 0):
+                a, b = self._degree_bounds[i][c - 1], self._degree_bounds[i][c]
+                if b == a:
+                    continue
+                if i == 0:
+                    new = from_input[:first_new]
+                else:
+                    block = self._hidden_blocks[i - 1][c]
+                    new = block @ post[i - 1][:block.shape[1]]
+                new += self._bias_t[i][a:b]
+                np.maximum(new, 0, out=post[i][a:b])
+            if from_input.shape[0] > first_new:
+                logits = from_input[first_new:]
+                logits += self._out_bias[c]
+            else:
+                logits = np.repeat(self._out_bias[c], rows, axis=1)
             block = self._out_blocks[c]
             if block.shape[1]:
                 logits += block @ post[-1][:block.shape[1]]
             weights = _exp_shifted(logits)  # unnormalised probabilities, in place
-            u = rng.random(weights.shape[1], dtype=np.float32)
+            u = rng.random(rows, dtype=np.float32)
             if c in conditions:
                 allowed = np.zeros(e - s, dtype=bool)
                 allowed[list(conditions[c])] = True
                 total = weights.sum(axis=0)
                 weights[~allowed] = 0
                 kept = weights.sum(axis=0)
-                keep = rng.random(weights.shape[1], dtype=np.float32) * total < kept
+                keep = rng.random(rows, dtype=np.float32) * total < kept
                 weights, u = weights[:, keep], u[keep]
-                if layers:
-                    first = first[:, keep]
-                    post = [p[:, keep] for p in post]
-                direct, tokens = direct[:, keep], tokens[:, keep]
+                post = [p[:, keep] for p in post]
+                codes, tokens = codes[:, keep], tokens[:, keep]
             tokens[c] = _draw(weights, u)
+            codes[s + tokens[c], np.arange(codes.shape[1])] = 1.0
         return np.ascontiguousarray(tokens.T)
-
-
-_ONE_HOT_MAX = 64  # above this many tokens, gathering beats the one-hot product
-
-
-def _one_hot_t(tokens: np.ndarray, size: int) -> np.ndarray | None:
-    """(size, n) float32 one-hot codes, or None when gathering is cheaper."""
-    if size > _ONE_HOT_MAX:
-        return None
-    codes = np.zeros((size, len(tokens)), dtype=np.float32)
-    codes[tokens, np.arange(len(tokens))] = 1.0
-    return codes
-
-
-def _add_rows(target: np.ndarray, weights_t: np.ndarray, codes: np.ndarray | None,
-              tokens: np.ndarray) -> None:
-    """target[:, j] += weights_t[:, tokens[j]] for every row j, in place."""
-    if target.shape[0] == 0:
-        return
-    if codes is not None:
-        target += weights_t @ codes
-    else:
-        target += weights_t[:, tokens]
 
 
 def _exp_shifted(logits: np.ndarray) -> np.ndarray:
@@ -358,10 +345,9 @@ def _draw(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     for k in range(1, len(cumulative)):
         cumulative[k] += cumulative[k - 1]
     threshold = u * cumulative[-1]
-    index = np.zeros(weights.shape[1], dtype=np.int32)
-    for k in range(len(cumulative) - 1):
-        index += cumulative[k] < threshold
-    return index
+    # counting along axis 0 through an int8 view is one pass, no bool->int casts
+    below = cumulative[:-1] < threshold
+    return below.view(np.int8).sum(axis=0, dtype=np.int32)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
