@@ -9,7 +9,7 @@ chosen on the public UCI Adult data.
 A TOML file can set any field (``hzg train --config FILE.toml``)::
 
     epochs = 20
-    hidden = [128, 128]
+    hidden = [128]
     [privacy]
     epsilon = 3.0
     delta = 1e-6
@@ -101,7 +101,7 @@ class TrainConfig:
       batch_size: expected rows per step; None = about rows / 13.
       learning_rate: Adam's initial rate (cosine decay to 0).
       clip_norm: per-example gradient clip C (with Adam, C only scales).
-      hidden: widths of MADE's hidden layers.
+      hidden: widths of MADE's hidden layers (1 to 8 layers).
       direct: include MADE's direct input -> output layer.
       numeric_bins: target bins per numeric column.
       fine_cells: cells of the fine grid of wide numeric columns.
@@ -121,7 +121,10 @@ class TrainConfig:
     batch_size: int | None = None
     learning_rate: float = 1e-2
     clip_norm: float = 1.0
-    hidden: tuple[int, ...] = (128, 128)
+    # one layer: on adult (3 fits each, delta 1e-5) it matched two layers of
+    # 128 at eps=1 (2-way TVD 0.048 both) and beat them at eps=3 (0.032 vs
+    # 0.035), and samples ~1.2x faster
+    hidden: tuple[int, ...] = (128,)
     direct: bool = True
     numeric_bins: int = 20
     fine_cells: int = 100
