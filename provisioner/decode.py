@@ -43,12 +43,18 @@ def decode_column(
     raise ValueError(f"column {column.name!r} of kind {column.kind} has no tokens")
 
 
-def decode_categorical(column: Column, tokens: np.ndarray) -> np.ndarray:
+def category_labels(column: Column) -> list:
+    """The value of each token of a categorical column (None for null)."""
     labels = list(column.categories)
     if column.rare_label is not None:
         labels.append(column.rare_label)
     if column.nullable:
         labels.append(None)
+    return labels
+
+
+def decode_categorical(column: Column, tokens: np.ndarray) -> np.ndarray:
+    labels = category_labels(column)
     if column.value_type == "integer" and not column.nullable:
         return np.asarray(labels, dtype=np.int64)[tokens]
     table = np.empty(len(labels), dtype=object)

@@ -219,9 +219,12 @@ class Generator:
             BLOCK_ROWS, token_rng, {c.index: c.tokens for c in conditions})
         forced = {c.column.name: c.forced_value for c in conditions if c.forced_value is not None}
         values: dict[str, np.ndarray] = {}
+        codes: dict[str, np.ndarray] = {}
         for column in self.schema.modelled:
-            decoded = decode.decode_column(column, tokens[:, self._model_index[column.name]],
-                                           value_rng)
+            column_tokens = tokens[:, self._model_index[column.name]]
+            if column.kind == "categorical" and column.value_type == "string":
+                codes[column.name] = np.ascontiguousarray(column_tokens)
+            decoded = decode.decode_column(column, column_tokens, value_rng)
             if column.name in forced:
                 value = forced[column.name]
                 if value is _NULL:
@@ -234,7 +237,7 @@ class Generator:
             if not column.modelled:
                 # sequences are renumbered by output position in iter_batches
                 values[column.name] = decode.make_ids(column, 0, len(tokens), id_rng)
-        return Table(self.schema.columns, values)
+        return Table(self.schema.columns, values, codes=codes)
 
     def iter_batches(
         self,
@@ -323,7 +326,7 @@ class Generator:
         for column in sequences:
             values[column.name] = np.arange(first_row + 1, first_row + table.num_rows + 1,
                                             dtype=np.int64)
-        return Table(table.columns, values)
+        return Table(table.columns, values, codes=table.codes)
 
 
 def _track_empty(table: Table, empty_run: int, conditions: list[Condition]) -> int:

@@ -6,8 +6,9 @@ Measured in this run on this machine, each figure in a fresh process whose
 peak RSS is reported:
 
 * HZG fit time on adult at ε = 1 (`trainer.train`, the full 32,561 rows);
-* HZG sampling rows/s into numpy tables (1M rows) and to files: --rows rows
-  (default 10M) to CSV and to Parquet, streamed;
+* HZG sampling rows/s into numpy tables and into one pandas DataFrame (1M
+  rows), and to files: --rows rows (default 10M) to CSV and to Parquet,
+  streamed;
 * when installed (scripts/peers.py): SDV CTGAN fit time and sampling rows/s,
   smartnoise MST fit time, on the same table.
 """
@@ -55,6 +56,8 @@ def worker(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         if args.worker == "memory":
             rows = sum(t.num_rows for t in generator.iter_batches(args.rows, seed=1))
+        elif args.worker == "pandas":
+            rows = len(generator.sample(args.rows, seed=1).to_pandas())
         else:
             from provisioner.sinks import write_rows
 
@@ -81,7 +84,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--memory-rows", type=int, default=1_000_000)
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--worker", choices=["fit", "memory", "file"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["fit", "memory", "pandas", "file"], help=argparse.SUPPRESS)
     parser.add_argument("--bundle", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -89,7 +92,8 @@ def main() -> int:
         worker(args)
         return 0
 
-    table: list[tuple[str, str, str, str]] = []
+    print(f"{'measurement':<40}{'speed':>22}{'size':>16}{'peak RSS':>12}", flush=True)
+    table = Rows()
     with tempfile.TemporaryDirectory() as folder:
         bundle = str(Path(folder) / "adult.hzg")
         fit = run_worker("--worker", "fit", "--bundle", bundle)
@@ -100,6 +104,11 @@ def main() -> int:
         hzg_rate = memory["rows"] / memory["seconds"]
         table.append((f"HZG sample {args.memory_rows:,} rows (numpy)", f"{hzg_rate:,.0f} rows/s",
                       "", f"{memory['peak_mb']:.0f} MB"))
+        frame = run_worker("--worker", "pandas", "--bundle", bundle,
+                           "--rows", str(args.memory_rows))
+        pandas_rate = frame["rows"] / frame["seconds"]
+        table.append((f"HZG sample {args.memory_rows:,} rows (DataFrame)",
+                      f"{pandas_rate:,.0f} rows/s", "", f"{frame['peak_mb']:.0f} MB"))
         for suffix in (".csv", ".parquet"):
             path = str(Path(folder) / f"out{suffix}")
             try:
@@ -112,42 +121,45 @@ def main() -> int:
                           f"{result['rows'] / result['seconds']:,.0f} rows/s",
                           f"{result['bytes'] / 1e6:,.0f} MB file", f"{result['peak_mb']:.0f} MB"))
             os.remove(path)
-        peer_rows = []
         if not args.no_peers:
-            peer_rows = peer_figures(hzg_rate, fit["seconds"])
-
-    print(f"{'measurement':<40}{'speed':>22}{'size':>16}{'peak RSS':>12}")
-    for name, speed, size, peak in table:
-        print(f"{name:<40}{speed:>22}{size:>16}{peak:>12}")
-    for line in peer_rows:
-        print(line)
+            peer_figures(pandas_rate, fit["seconds"])
     return 0
 
 
-def peer_figures(hzg_rate: float, hzg_fit: float) -> list[str]:
+class Rows:
+    """Prints each row of the table as soon as it is measured."""
+
+    def append(self, row: tuple[str, str, str, str]) -> None:
+        name, speed, size, peak = row
+        print(f"{name:<40}{speed:>22}{size:>16}{peak:>12}", flush=True)
+
+
+def peer_figures(hzg_rate: float, hzg_fit: float) -> None:
+    """Print CTGAN's and MST's figures beside ours, each as soon as measured."""
     try:
         from scripts import peers
     except ImportError:
-        return ["peers: scripts/peers.py is missing"]
+        print("peers: scripts/peers.py is missing")
+        return
     import pandas as pd
 
     frame = pd.read_csv(DATA, keep_default_na=False, na_values=[""])
-    lines = ["", f"{'peer (same table, same run)':<40}{'fit':>10}{'sample rows/s':>16}"
-             f"{'HZG fit is':>14}{'HZG samples':>14}"]
+    print(f"\n{'peer (same table, same run)':<40}{'fit':>10}{'sample rows/s':>16}"
+          f"{'HZG fit is':>14}{'HZG samples':>14}", flush=True)
     available = peers.available_peers()
     # CTGAN samples 200k rows (its rate is flat beyond ~25k); MST's sampling is
     # slow and only its fit time is compared
     for name, eps, rows in (("ctgan", None, 200_000), ("mst", 1.0, 26_048)):
         status = available.get(name, "missing")
         if status.startswith("missing"):
-            lines.append(f"{name:<40}  ({status})")
+            print(f"{name:<40}  ({status})")
             continue
         result = peers.fit_and_sample(name, frame, rows, epsilon=eps)
-        lines.append(f"{name:<40}{result.fit_seconds:>9.0f}s{result.rows_per_second:>16,.0f}"
-                     f"{result.fit_seconds / hzg_fit:>12.1f}x{hzg_rate / result.rows_per_second:>13.1f}x")
-    lines.append("(ratios: peer fit time / HZG fit time, HZG rows/s / peer rows/s; higher is "
-                 "better for HZG)")
-    return lines
+        print(f"{name:<40}{result.fit_seconds:>9.0f}s{result.rows_per_second:>16,.0f}"
+              f"{result.fit_seconds / hzg_fit:>12.1f}x"
+              f"{hzg_rate / result.rows_per_second:>13.1f}x", flush=True)
+    print("(ratios: peer fit time / HZG fit time, HZG rows/s into a DataFrame / peer "
+          "rows/s into a DataFrame; higher is better for HZG)")
 
 
 if __name__ == "__main__":

@@ -112,6 +112,22 @@ def test_files_round_trip(generator, tmp_path, suffix):
     assert frame["color"].fillna("?").tolist() == expected["color"].fillna("?").tolist()
 
 
+def test_codes_convert_like_the_values(generator):
+    """Categorical codes (the fast path to pandas and Arrow) match the values,
+    through slicing and concatenation, nulls and the rare token included."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    parts = list(generator.iter_batches(5000, batch_size=1500, seed=3))
+    table = Table.concat([p.slice(0, p.num_rows) for p in parts])
+    assert set(table.codes) == {"color"}
+    plain = Table(table.columns, dict(table.items()))  # the same values, no codes
+    assert not plain.codes
+    fast, slow = table.to_pandas(), plain.to_pandas()
+    pd.testing.assert_frame_equal(fast, slow)
+    assert {"red", None} <= set(table["color"]) and fast["color"].isna().any()
+    assert table.to_arrow().equals(plain.to_arrow())
+
+
 def test_failed_write_leaves_nothing(generator, tmp_path):
     def broken():
         yield from generator.iter_batches(100, seed=1)
