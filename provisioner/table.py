@@ -92,7 +92,9 @@ class Table(Mapping[str, np.ndarray]):
                                              dtype=string_dtype)
             else:
                 data[column.name] = values
-        return pd.DataFrame(data, columns=[c.name for c in self._columns])
+        # copy=False: no second copy of the numeric columns (the frame shares
+        # their memory with this table)
+        return pd.DataFrame(data, columns=[c.name for c in self._columns], copy=False)
 
     def to_arrow(self) -> Any:
         try:
