@@ -291,8 +291,9 @@ class Generator:
     ) -> Table:
         """``n`` synthetic rows as one :class:`Table`."""
         _check_count(n=n)
-        return Table.concat(list(self.iter_batches(n, batch_size=max(n, 1), seed=seed,
-                                                   where=where)))
+        # one batch of n rows: iter_batches already joined the blocks
+        (table,) = self.iter_batches(n, batch_size=n, seed=seed, where=where)
+        return table
 
     def _blocks(self, seed: int, conditions: list[Condition], workers: int
                 ) -> Iterator[Table]:
