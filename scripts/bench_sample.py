@@ -53,6 +53,9 @@ def worker(args: argparse.Namespace) -> None:
         from provisioner.generator import load
 
         generator = load(args.bundle, insecure_skip_verify=True)
+        if args.worker == "pandas":  # imported before the clock, as in the peers' worker
+            import pandas  # noqa: F401
+            import pyarrow  # noqa: F401
         start = time.perf_counter()
         if args.worker == "memory":
             rows = sum(t.num_rows for t in generator.iter_batches(args.rows, seed=1))
