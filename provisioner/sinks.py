@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from provisioner._atomic import atomic_output
+from provisioner.decode import category_labels
 from provisioner.errors import ConfigError, MissingDependency
 from provisioner.schema import Column
 from provisioner.table import Table
@@ -83,7 +84,7 @@ def _text_formatter(column: Column) -> Callable[[np.ndarray], list[str]]:
         return integers
 
     if column.kind == "categorical" and column.value_type == "string":
-        known = list(column.categories) + ([column.rare_label] if column.rare_label else [])
+        known = [label for label in category_labels(column) if label is not None]
         if all(_quote(label) == label for label in known):
             # every label is CSV-safe as it is: one C-level pass for nulls
 
