@@ -96,45 +96,42 @@ def main() -> int:
         return 0
 
     print(f"{'measurement':<40}{'speed':>22}{'size':>16}{'peak RSS':>12}", flush=True)
-    table = Rows()
     with tempfile.TemporaryDirectory() as folder:
         bundle = str(Path(folder) / "adult.hzg")
         fit = run_worker("--worker", "fit", "--bundle", bundle)
-        table.append(("HZG fit, adult, eps=1", f"{fit['seconds']:.1f} s", "",
-                      f"{fit['peak_mb']:.0f} MB"))
+        print_row(("HZG fit, adult, eps=1", f"{fit['seconds']:.1f} s", "",
+                   f"{fit['peak_mb']:.0f} MB"))
         memory = run_worker("--worker", "memory", "--bundle", bundle,
                             "--rows", str(args.memory_rows))
         hzg_rate = memory["rows"] / memory["seconds"]
-        table.append((f"HZG sample {args.memory_rows:,} rows (numpy)", f"{hzg_rate:,.0f} rows/s",
-                      "", f"{memory['peak_mb']:.0f} MB"))
+        print_row((f"HZG sample {args.memory_rows:,} rows (numpy)", f"{hzg_rate:,.0f} rows/s",
+                   "", f"{memory['peak_mb']:.0f} MB"))
         frame = run_worker("--worker", "pandas", "--bundle", bundle,
                            "--rows", str(args.memory_rows))
         pandas_rate = frame["rows"] / frame["seconds"]
-        table.append((f"HZG sample {args.memory_rows:,} rows (DataFrame)",
-                      f"{pandas_rate:,.0f} rows/s", "", f"{frame['peak_mb']:.0f} MB"))
+        print_row((f"HZG sample {args.memory_rows:,} rows (DataFrame)",
+                   f"{pandas_rate:,.0f} rows/s", "", f"{frame['peak_mb']:.0f} MB"))
         for suffix in (".csv", ".parquet"):
             path = str(Path(folder) / f"out{suffix}")
             try:
                 result = run_worker("--worker", "file", "--bundle", bundle, "--rows",
                                     str(args.rows), "--output", path)
             except SystemExit as exc:
-                table.append((f"HZG {args.rows:,} rows to {suffix}", "failed", "", str(exc)[:60]))
+                print_row((f"HZG {args.rows:,} rows to {suffix}", "failed", "", str(exc)[:60]))
                 continue
-            table.append((f"HZG {args.rows:,} rows to {suffix}",
-                          f"{result['rows'] / result['seconds']:,.0f} rows/s",
-                          f"{result['bytes'] / 1e6:,.0f} MB file", f"{result['peak_mb']:.0f} MB"))
+            print_row((f"HZG {args.rows:,} rows to {suffix}",
+                       f"{result['rows'] / result['seconds']:,.0f} rows/s",
+                       f"{result['bytes'] / 1e6:,.0f} MB file", f"{result['peak_mb']:.0f} MB"))
             os.remove(path)
         if not args.no_peers:
             peer_figures(pandas_rate, fit["seconds"])
     return 0
 
 
-class Rows:
-    """Prints each row of the table as soon as it is measured."""
-
-    def append(self, row: tuple[str, str, str, str]) -> None:
-        name, speed, size, peak = row
-        print(f"{name:<40}{speed:>22}{size:>16}{peak:>12}", flush=True)
+def print_row(row: tuple[str, str, str, str]) -> None:
+    """Print one row of the table as soon as it is measured."""
+    name, speed, size, peak = row
+    print(f"{name:<40}{speed:>22}{size:>16}{peak:>12}", flush=True)
 
 
 def peer_figures(hzg_rate: float, hzg_fit: float) -> None:
