@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "Declarations": "trainer.declarations",
     "PrivacyConfig": "trainer.config",
-    "SchemaFile": "trainer.declarations",
     "TrainConfig": "trainer.config",
     "TrainReport": "trainer.train",
     "read_table": "trainer.load",

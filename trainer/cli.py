@@ -100,7 +100,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
               "private and its metadata is read exactly from the data", file=sys.stderr)
     reports: list = []
     started = time.perf_counter()
-    bundle = train(args.data, config, schema=args.schema, progress=ProgressBar(),
+    bundle = train(args.data, config, declarations=args.schema, progress=ProgressBar(),
                    report=reports)
     bundle.save(out, key)
     report = reports[0]

@@ -61,16 +61,23 @@ class ColumnDeclaration:
 
 
 @dataclasses.dataclass(frozen=True)
-class SchemaFile:
+class Declarations:
+    """The owner's public declarations, read from a schema file.
+
+    Attributes:
+      columns: declarations by column name.
+      source: where they came from (for messages).
+    """
+
     columns: dict[str, ColumnDeclaration]
     source: str = "schema"
 
     @classmethod
-    def empty(cls) -> SchemaFile:
+    def empty(cls) -> Declarations:
         return cls({}, "no schema file")
 
     @classmethod
-    def load(cls, path: str | Path) -> SchemaFile:
+    def load(cls, path: str | Path) -> Declarations:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -83,7 +90,7 @@ class SchemaFile:
         return cls.from_plain(plain, str(path))
 
     @classmethod
-    def from_plain(cls, plain: Any, source: str = "schema") -> SchemaFile:
+    def from_plain(cls, plain: Any, source: str = "schema") -> Declarations:
         if not isinstance(plain, dict) or set(plain) - {"columns"}:
             raise SchemaFileError(f"{source}: expected a single table 'columns'")
         columns = plain.get("columns", {})

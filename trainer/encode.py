@@ -11,7 +11,7 @@ import numpy as np
 
 from provisioner.errors import InputDataError
 from provisioner.schema import Column, Schema
-from trainer.load import TypedColumn, TypedTable
+from trainer.column_types import TypedColumn, TypedTable
 
 
 def encode_categorical(column: Column, typed: TypedColumn, fallback: int | None) -> np.ndarray:

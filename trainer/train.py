@@ -7,7 +7,8 @@ The flow, and where privacy is spent:
 3. plan phase "main" from the noisy count: metadata noise scales, then the
    DP-SGD noise multiplier calibrated so that metadata and DP-SGD together
    meet the remaining budget (one joint PLD/RDP composition);
-4. **stage A and B metadata** (``trainer.metadata``) and the token encoding;
+4. **stage A and B metadata** (``trainer.releases``, assembled into the
+   column schema by ``trainer.derive``) and the token encoding;
 5. **DP-SGD** on the MADE model: Poisson batches, per-example clipping on
    the fast dense path, one Gaussian noise draw per step, Adam with cosine
    decay; the budget tracker stops at the planned step count (never on the
@@ -35,16 +36,17 @@ from provisioner.models.made import FAMILY, MadeConfig
 from provisioner.privacy import Mechanism, Phase, PrivacyStatement
 from trainer.calibrate import calibrate_marginals
 from trainer.config import TrainConfig, default_batch_size
-from trainer.declarations import SchemaFile
+from trainer.declarations import Declarations
 from trainer.encode import encode_table
-from trainer.load import TypedTable, read_table
-from trainer.metadata import (
+from trainer.column_types import TypedTable
+from trainer.derive import derive_metadata
+from trainer.load import read_table
+from trainer.releases import (
     MetadataNoise,
     MetadataOptions,
     Needs,
     NoiseSource,
     Release,
-    derive_schema,
     noisy_row_count,
     plan_needs,
 )
@@ -171,7 +173,7 @@ def train(
     table: Any,
     config: TrainConfig | None = None,
     *,
-    schema: SchemaFile | str | os.PathLike[str] | None = None,
+    declarations: Declarations | str | os.PathLike[str] | None = None,
     progress: Callable[[Progress], None] | None = None,
     report: list[TrainReport] | None = None,
 ) -> Bundle:
@@ -180,7 +182,8 @@ def train(
     Args:
       table: a CSV/Parquet path, a pandas DataFrame, or a TypedTable.
       config: budget and recipe (default: ε = 1, the adult-tuned recipe).
-      schema: a schema file (path or parsed) of public declarations.
+      declarations: the owner's public declarations: a schema file's path, or
+        parsed :class:`~trainer.declarations.Declarations`.
       progress: called after each step with a :class:`Progress`.
       report: if given, a :class:`TrainReport` is appended to it.
 
@@ -200,8 +203,8 @@ def train(
 
     started = time.perf_counter()
     config = config or TrainConfig()
-    declared = schema if isinstance(schema, SchemaFile) else (
-        SchemaFile.empty() if schema is None else SchemaFile.load(schema))
+    declared = declarations if isinstance(declarations, Declarations) else (
+        Declarations.empty() if declarations is None else Declarations.load(declarations))
     if isinstance(table, TypedTable):
         typed = table
     else:
@@ -229,7 +232,7 @@ def train(
         noise = budget.noise
     else:
         rows_noisy, noise, budget = rows, _exact_noise(), None
-    derived = derive_schema(typed, declared, noise, options, rows_noisy, source, dp=dp)
+    derived = derive_metadata(typed, declared, noise, options, rows_noisy, source, dp=dp)
     releases.extend(derived.releases if dp else ())
     tokens = encode_table(typed, derived.schema, derived.null_fallback)
     model = MadeConfig(token_counts=tuple(c.num_tokens for c in derived.schema.modelled),

@@ -9,7 +9,7 @@ import pytest
 from provisioner.cli import main
 from provisioner.errors import ConfigError, InputDataError, SchemaFileError
 from trainer.config import PrivacyConfig, TrainConfig
-from trainer.declarations import SchemaFile
+from trainer.declarations import Declarations
 from trainer.load import read_table
 
 GOOD_ROWS = "".join(f"{20 + i % 50},{'ab'[i % 2]},{i % 7}.5\n" for i in range(40))
@@ -56,11 +56,11 @@ def test_handled_inputs(tmp_path):
 
 
 def test_schema_naming_a_missing_column(tmp_path):
-    declared = SchemaFile.from_plain({"columns": {"nope": {"kind": "numeric"}}})
+    declared = Declarations.from_plain({"columns": {"nope": {"kind": "numeric"}}})
     with pytest.raises(SchemaFileError, match="nope"):
         declared.check_columns(["a", "b"])
     with pytest.raises(SchemaFileError, match="unknown setting"):
-        SchemaFile.from_plain({"columns": {"a": {"colour": "red"}}})
+        Declarations.from_plain({"columns": {"a": {"colour": "red"}}})
 
 
 @pytest.mark.parametrize("epsilon, message", [(0, "> 0"), (-1, "> 0"), (1e6, "little protection"),

@@ -8,9 +8,11 @@ import pytest
 from provisioner import SigningKey, TrustedKey, TrustStore, decode_bundle
 from provisioner.generator import Generator
 from trainer.config import PrivacyConfig, TrainConfig
-from trainer.declarations import SchemaFile
-from trainer.load import read_table, type_column, TypedTable
-from trainer.metadata import MetadataNoise, MetadataOptions, NoiseSource, derive_schema
+from trainer.declarations import Declarations
+from trainer.column_types import type_column, TypedTable
+from trainer.derive import derive_metadata
+from trainer.load import read_table
+from trainer.releases import MetadataNoise, MetadataOptions, NoiseSource
 from trainer.train import train
 
 N = 3000
@@ -73,9 +75,9 @@ def test_wide_categorical_keeps_only_frequent_values():
     # fixed (OS noise made this test fail in CI once).
     values = [f"v{i}" for i in range(50_000)] * 2 + ["a"] * 5000 + ["b"] * 4000 + ["c"] * 3000
     table = TypedTable([type_column("wide", values)], "test")
-    derived = derive_schema(table, SchemaFile.empty(),
-                            MetadataNoise(100.0, 20.0, 40.0, 20.0, 1e-8), MetadataOptions(),
-                            len(values), NoiseSource(np.random.default_rng(4)))
+    derived = derive_metadata(table, Declarations.empty(),
+                              MetadataNoise(100.0, 20.0, 40.0, 20.0, 1e-8), MetadataOptions(),
+                              len(values), NoiseSource(np.random.default_rng(4)))
     column = derived.schema.column("wide")
     assert set(column.categories) == {"a", "b", "c"}
     assert column.rare_label is not None

@@ -1,4 +1,4 @@
-"""DP metadata: what may leave the building, and with what probability."""
+"""DP releases of the front end: what may leave the building, and with what probability."""
 
 from __future__ import annotations
 
@@ -8,19 +8,17 @@ import numpy as np
 import pytest
 
 from provisioner.schema import Schema
-from trainer.declarations import SchemaFile
-from trainer.load import type_column, TypedTable
-from trainer.metadata import (
+from trainer.declarations import Declarations
+from trainer.binning import fine_edges, quantile_bins, shrink_within_bins
+from trainer.column_types import type_column, TypedTable
+from trainer.derive import derive_metadata
+from trainer.releases import (
     MetadataNoise,
     MetadataOptions,
     NoiseSource,
-    _partition_select,
-    derive_schema,
-    fine_edges,
     normal_quantile,
+    partition_select,
     plan_needs,
-    quantile_bins,
-    shrink_within_bins,
 )
 
 
@@ -47,7 +45,7 @@ def test_singleton_survives_partition_selection_at_its_rate():
     source = NoiseSource(np.random.default_rng(1))
     values = np.array(["common"] * 200 + ["singleton"], dtype=object)
     trials = 4000
-    survived = sum("singleton" in _partition_select(values, sigma, tau, source, 10)[0]
+    survived = sum("singleton" in partition_select(values, sigma, tau, source, 10)[0]
                    for _ in range(trials))
     std = math.sqrt(trials * delta * (1 - delta))
     assert abs(survived - trials * delta) < 3.5 * std
@@ -61,12 +59,12 @@ def test_canaries_never_reach_the_schema():
     incomes = [str(int(v)) for v in rng.integers(1000, 5000, size=n)]
     incomes[99] = "987654321"  # one extreme outlier
     table = table_of(city=cities, income=incomes)
-    needs = plan_needs(table, SchemaFile.empty())
+    needs = plan_needs(table, Declarations.empty())
     noise = MetadataNoise(100.0, vocab_sigma=30.0, range_sigma=60.0, grid_sigma=30.0,
                           threshold_delta=1e-9)
     # fixed noise seed; the canary survives with probability 1e-9 per column
-    derived = derive_schema(table, SchemaFile.empty(), noise, MetadataOptions(), n,
-                            NoiseSource(np.random.default_rng(5)))
+    derived = derive_metadata(table, Declarations.empty(), noise, MetadataOptions(), n,
+                                NoiseSource(np.random.default_rng(5)))
     text = repr(derived.schema.to_plain())
     assert "CANARY" not in text
     income = derived.schema.column("income")
@@ -80,12 +78,12 @@ def test_canaries_never_reach_the_schema():
 
 def test_declared_public_columns_spend_nothing():
     table = table_of(flag=["true", "false"] * 50, code=["a", "b"] * 50)
-    declared = SchemaFile.from_plain({"columns": {
+    declared = Declarations.from_plain({"columns": {
         "flag": {"nullable": False}, "code": {"categories": ["a", "b"], "nullable": False}}})
     needs = plan_needs(table, declared)
     assert needs.vocab == () and needs.partition == () and needs.fine == ()
-    derived = derive_schema(table, declared, MetadataNoise(1, 1, 1, 1, 1e-6),
-                            MetadataOptions(), 100, NoiseSource(np.random.default_rng(6)))
+    derived = derive_metadata(table, declared, MetadataNoise(1, 1, 1, 1, 1e-6),
+                              MetadataOptions(), 100, NoiseSource(np.random.default_rng(6)))
     assert derived.releases == ()
     assert {c.metadata for c in derived.schema.columns} == {"public"}
 
@@ -115,9 +113,9 @@ def test_fine_edges_cover_the_range(lo, hi, integral, decimals, kind):
 
 def test_schema_round_trips_through_plain():
     table = table_of(a=["x", "y"] * 30, n=[str(i % 7) for i in range(60)])
-    derived = derive_schema(table, SchemaFile.empty(),
-                            MetadataNoise(1.0, 0.0, 0.0, 0.0, 0.5), MetadataOptions(), 60,
-                            NoiseSource(np.random.default_rng(0)), dp=False)
+    derived = derive_metadata(table, Declarations.empty(),
+                              MetadataNoise(1.0, 0.0, 0.0, 0.0, 0.5), MetadataOptions(), 60,
+                              NoiseSource(np.random.default_rng(0)), dp=False)
     assert Schema.from_plain(derived.schema.to_plain()) == derived.schema
 
 

@@ -1,0 +1,111 @@
+"""Binning: fine grids, quantile bins and within-bin shrinkage.
+
+Pure functions of public options and of already released (noisy) counts:
+post-processing, no data is read here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # the options are public settings; binning imports no release
+    from trainer.releases.needs import MetadataOptions
+
+__all__ = ("fine_edges", "occupied_span", "quantile_bins", "shrink_within_bins")
+
+
+def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
+               options: MetadataOptions) -> np.ndarray:
+    """Cell edges of the fine grid on [lo, hi): exact integers, or linear/geometric."""
+    if integral:
+        lo, hi = math.floor(lo), math.ceil(hi)
+        if hi - lo <= options.max_exact_cells:
+            return np.arange(lo, hi + 1, dtype=np.float64)
+    unit = 1.0 if integral else 10.0 ** -max(decimals, 0)
+    cells = options.fine_cells
+    span_pos = (math.log10(hi / max(lo, unit)) if hi > 0 else 0.0)
+    if lo >= 0 and hi > 0 and span_pos > 2:
+        # heavy right tail: a zero cell (when 0 is in range) plus geometric cells
+        start = max(lo, unit)
+        edges = np.geomspace(start, hi, cells + 1)
+        if lo < start:
+            edges = np.concatenate([[lo], edges])
+    elif hi <= 0 and lo < 0 and math.log10(-lo / max(-hi, unit)) > 2:
+        edges = -np.geomspace(-lo, max(-hi, unit), cells + 1)
+        if hi > edges[-1]:
+            edges = np.concatenate([edges, [hi]])
+    elif lo < 0 < hi and max(-lo, hi) / unit > 1000:
+        share = math.log(-lo / unit) / (math.log(-lo / unit) + math.log(hi / unit))
+        n_neg = max(2, int(round(cells * share)))
+        neg = -np.geomspace(-lo, unit, n_neg + 1)
+        pos = np.geomspace(unit, hi, max(2, cells - n_neg) + 1)
+        edges = np.concatenate([neg, [0.0], pos])
+    else:
+        edges = np.linspace(lo, hi, cells + 1)
+    edges = np.round(edges / unit) * unit
+    edges[0], edges[-1] = lo, hi
+    return np.unique(edges)
+
+
+def quantile_bins(weights: np.ndarray, bins: int, max_exact: int) -> list[int]:
+    """Greedy quantile binning over cells; heavy cells become bins of their own."""
+    n = len(weights)
+    if n <= max_exact:
+        return list(range(n))
+    total = float(weights.sum())
+    if total <= 0:
+        return [int(round(i * n / bins)) for i in range(bins) if int(round(i * n / bins)) < n]
+    target = total / bins
+    starts = [0]
+    acc = 0.0
+    for j, w in enumerate(weights):
+        heavy = w >= target
+        if j > starts[-1] and (heavy or acc >= target):
+            starts.append(j)
+            acc = 0.0
+        acc += w
+        if heavy and j + 1 < n:
+            starts.append(j + 1)
+            acc = 0.0
+    return sorted(set(s for s in starts if s < n))
+
+
+
+def shrink_within_bins(noisy: np.ndarray, starts: Sequence[int], sigma: float) -> np.ndarray:
+    """Decoding weights: noisy cell counts shrunk toward their bin's mean.
+
+    Within a bin, cell counts vary by signal (spikes, slopes) and by the
+    release's noise σ. Empirical Bayes: with observed variance s² the signal
+    variance is what exceeds σ² clearly (by two standard errors of s²), and
+    each count is pulled toward the bin mean by λ = signal / (signal + σ²). Smooth bins become uniform (noise ignored),
+    spiky bins keep their spikes; cells then under 2σλ are taken as empty.
+    Post-processing of the released counts.
+    """
+    weights = np.zeros_like(noisy)
+    bounds = list(starts) + [len(noisy)]
+    for a, b in zip(bounds, bounds[1:]):
+        cells = noisy[a:b]
+        if b - a == 1:
+            weights[a:b] = max(float(cells[0]), 0.0)
+            continue
+        mean = float(cells.mean())
+        # the variance of pure noise over m cells fluctuates by about
+        # sqrt(2/(m-1)) of σ²: count as signal only what lies clearly above it
+        excess = 1.0 + 2.0 * math.sqrt(2.0 / (b - a - 1))
+        signal = max(float(cells.var(ddof=1)) - excess * sigma**2, 0.0)
+        lam = signal / (signal + sigma**2) if sigma > 0 else 1.0
+        shrunk = mean + lam * (cells - mean)
+        weights[a:b] = np.where(shrunk > 2 * sigma * lam, shrunk, 0.0)
+    return np.maximum(weights, 0.0)
+
+
+def occupied_span(weights: np.ndarray) -> tuple[int, int]:
+    """First and last cell with weight (the whole grid if none has any)."""
+    nonzero = np.flatnonzero(weights > 0)
+    if nonzero.size == 0:
+        return 0, len(weights) - 1
+    return int(nonzero[0]), int(nonzero[-1])

@@ -1,0 +1,183 @@
+"""Per-kind derivation of the bundle's column schema from declarations and releases.
+
+Everything the bundle says about the data outside the weights comes from
+here, and each value either was declared public by the owner
+(``trainer.declarations``) or is post-processing of an accounted release
+(``trainer.releases``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from provisioner.schema import Column, Schema
+from trainer.calibrate import MarginalTarget
+from trainer.column_types import TypedTable
+from trainer.declarations import Declarations
+from trainer.releases.needs import MetadataOptions, plan_needs
+from trainer.releases.noise import MetadataNoise, NoiseSource
+from trainer.releases.record import Release
+from trainer.releases.stage_a import NULL_Z, StageA, run_stage_a
+from trainer.releases.stage_b import run_stage_b
+
+__all__ = ("RARE_LABEL", "DerivedMetadata", "derive_metadata")
+
+RARE_LABEL = "__rare__"
+
+
+def _null_estimate(stage_a: StageA, name: str) -> tuple[float, float]:
+    """Released null count of a column (clamped at 0) and its noise variance."""
+    return (max(stage_a.null_counts.get(name, 0.0), 0.0),
+            stage_a.null_sigmas.get(name, 0.0) ** 2)
+
+
+def _with_null(target: MarginalTarget, nullable: bool, fallback: int | None,
+               null_count: float, null_var: float) -> MarginalTarget:
+    """Add the null token, or fold nulls into the token they are encoded as."""
+    counts, variances = list(target.counts), list(target.variances)
+    if nullable:
+        counts.append(null_count)
+        variances.append(null_var)
+    elif fallback is not None:
+        counts[fallback] += null_count
+        variances[fallback] += null_var
+    return MarginalTarget(np.asarray(counts, dtype=float), np.asarray(variances, dtype=float))
+
+
+@dataclasses.dataclass(frozen=True)
+class DerivedMetadata:
+    """The bundle's column schema plus what training needs from the same releases.
+
+    Attributes:
+      schema: the bundle's column schema (``provisioner.schema.Schema``).
+      releases: the accounted releases that produced it.
+      null_fallback: token used for nulls in a column without a null token.
+      marginals: noisy token counts and their noise variances (post-processing
+        of DP releases), per column whose releases cover every token.
+    """
+
+    schema: Schema
+    releases: tuple[Release, ...]
+    null_fallback: dict[str, int]
+    marginals: dict[str, MarginalTarget] = dataclasses.field(default_factory=dict)
+
+
+def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNoise,
+                    options: MetadataOptions, rows_noisy: int, source: NoiseSource,
+                    *, dp: bool = True) -> DerivedMetadata:
+    """Build the bundle's schema: declared facts, or DP releases of the data.
+
+    Args:
+      table: the typed table.
+      declared: public declarations.
+      noise: noise scales (fixed before this call from the budget plan).
+      options: binning options (public).
+      rows_noisy: the released row count (phase 1).
+      source: OS-seeded noise.
+      dp: False only for non-private runs; then noise scales are ignored
+        (they should be tiny) and columns are marked public. Never mixed.
+    """
+    needs = plan_needs(table, declared)
+    stage_a = run_stage_a(table, declared, needs, noise, options, rows_noisy, source)
+    bin_counts: dict[str, MarginalTarget] = {}
+    grids = run_stage_b(table, declared, needs, stage_a, noise, options, source, bin_counts)
+    columns: list[Column] = []
+    marginals: dict[str, MarginalTarget] = {}
+    fallback: dict[str, int] = {}
+    null_bar = NULL_Z * noise.vocab_sigma
+    for column in table.columns:
+        d = declared.get(column.name)
+        touched = (column.name in needs.vocab or column.name in needs.ranged
+                   or column.name in needs.fine)
+        origin = ("dp" if dp else "exact") if touched else "public"
+        if d.nullable is not None:
+            nullable = d.nullable
+        elif column.kind == "id":
+            nullable = False
+        else:
+            bar = null_bar if column.name in needs.vocab else NULL_Z * noise.range_sigma
+            nullable = stage_a.null_counts.get(column.name, 0.0) > bar
+        if column.kind == "categorical":
+            if column.value_type == "boolean":
+                categories: Sequence[Any] = (False, True)
+                rare = None
+            elif d.categories is not None:
+                categories = d.categories
+                rare = RARE_LABEL if d.rare else None
+            else:
+                categories = stage_a.categories[column.name]
+                rare = RARE_LABEL
+            out = Column(column.name, "categorical", column.value_type, nullable, origin,
+                         categories=tuple(categories), rare_label=rare)
+            counts = stage_a.category_counts.get(column.name)
+            if not nullable and column.null.any():
+                # nulls become the most frequent released value (DP counts)
+                fallback[column.name] = int(np.argmax(counts)) if counts else 0
+            if counts is not None and rare is not None:
+                sigma = noise.vocab_sigma
+                null_count, null_var = _null_estimate(stage_a, column.name)
+                rest = rows_noisy - sum(counts) - null_count
+                rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
+                marginals[column.name] = _with_null(
+                    MarginalTarget(np.asarray(list(counts) + [max(rest, 0.0)]),
+                                   np.asarray([sigma**2] * len(counts) + [rest_var])),
+                    nullable, fallback.get(column.name), null_count, null_var)
+        elif column.kind in ("numeric", "datetime"):
+            grid = grids[column.name]
+            decimals = 0
+            if column.kind == "numeric" and column.value_type == "float":
+                decimals = d.decimals if d.decimals is not None else stage_a.decimals[column.name]
+            elif column.kind == "numeric" and d.decimals is not None:
+                decimals = min(d.decimals, 0)
+            unit = d.unit or column.unit
+            out = Column(column.name, column.kind,
+                         "datetime" if column.kind == "datetime" else column.value_type,
+                         nullable, origin, decimals=decimals, grid=grid,
+                         unit=unit if column.kind == "datetime" else None,
+                         format=(d.format or column.format) if column.kind == "datetime"
+                         else None)
+            if not nullable and column.null.any():
+                starts = np.asarray(grid.bin_starts)
+                mass = np.add.reduceat(np.asarray(grid.cell_weights), starts)
+                fallback[column.name] = int(np.argmax(mass))
+            if column.name in bin_counts:
+                null_count, null_var = _null_estimate(stage_a, column.name)
+                marginals[column.name] = _with_null(
+                    bin_counts[column.name], nullable, fallback.get(column.name),
+                    null_count, null_var)
+        else:
+            if column.value_type == "integer":
+                out = Column(column.name, "id", "integer", False, "public", style="sequence")
+            else:
+                pattern = d.pattern or stage_a.patterns.get(column.name)
+                style = "pattern" if pattern else "uuid"
+                out = Column(column.name, "id", "string", False,
+                             origin if d.pattern is None else "public",
+                             style=style, pattern=pattern)
+        columns.append(out)
+    releases: list[Release] = []
+    if not dp:
+        return DerivedMetadata(Schema(tuple(columns), rows=None), (), fallback, marginals)
+    z_a = needs.stage_a_multiplier(noise)
+    if z_a is not None:
+        releases.append(Release(
+            "metadata-stage-a", "main", "gaussian",
+            {"noise_multiplier": z_a, "vocab_sigma": noise.vocab_sigma,
+             "range_sigma": noise.range_sigma, "threshold": noise.threshold,
+             "threshold_delta_per_column": noise.threshold_delta,
+             "partition_selection_columns": len(needs.partition)},
+            tuple(sorted(set(needs.vocab) | set(needs.ranged))), z_a,
+            extra_delta=noise.threshold_delta * len(needs.partition)))
+    z_b = needs.stage_b_multiplier(noise)
+    if z_b is not None:
+        releases.append(Release(
+            "metadata-stage-b", "main", "gaussian",
+            {"noise_multiplier": z_b, "grid_sigma": noise.grid_sigma,
+             "histograms": len(needs.fine)},
+            needs.fine, z_b))
+    return DerivedMetadata(Schema(tuple(columns), rows=rows_noisy), tuple(releases), fallback,
+                         marginals)

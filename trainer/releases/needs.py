@@ -1,0 +1,79 @@
+"""Which release holds which histograms: fixed by kinds and declarations.
+
+Nothing here reads a value: the number of histograms in each release (and
+so its noise multiplier) depends only on the table's column kinds and what
+the owner declared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from trainer.column_types import TypedTable
+from trainer.declarations import Declarations
+from trainer.releases.noise import MetadataNoise
+
+__all__ = ("MetadataOptions", "Needs", "plan_needs")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetadataOptions:
+    numeric_bins: int = 20
+    max_exact_tokens: int = 32
+    fine_cells: int = 100
+    max_exact_cells: int = 200
+    max_categories: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Needs:
+    """How many histograms each release holds: fixed by kinds and declarations."""
+
+    vocab: tuple[str, ...]  # columns with a vocab/null/shape histogram (σ_vocab)
+    partition: tuple[str, ...]  # the subset using partition selection
+    ranged: tuple[str, ...]  # columns with range/decimal/year histograms (σ_range)
+    range_histograms: int
+    fine: tuple[str, ...]  # columns with a stage-B fine histogram
+
+    def stage_a_multiplier(self, noise: MetadataNoise) -> float | None:
+        """Effective Gaussian noise multiplier of stage A, or None if empty."""
+        inverse = len(self.vocab) / noise.vocab_sigma**2 \
+            + self.range_histograms / noise.range_sigma**2
+        return None if inverse == 0 else inverse ** -0.5
+
+    def stage_b_multiplier(self, noise: MetadataNoise) -> float | None:
+        return noise.grid_sigma / math.sqrt(len(self.fine)) if self.fine else None
+
+
+def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
+    """Which columns need which release; depends on kinds and declarations only."""
+    vocab, partition, ranged, fine = [], [], [], []
+    range_histograms = 0
+    for column in table.columns:
+        d = declared.get(column.name)
+        if column.kind == "categorical":
+            needs_values = column.value_type != "boolean" and d.categories is None
+            if needs_values or d.nullable is None:
+                vocab.append(column.name)
+            if needs_values:
+                partition.append(column.name)
+        elif column.kind in ("numeric", "datetime"):
+            if d.edges is None:
+                fine.append(column.name)
+            count = 0
+            if d.bounds is None:
+                count += 1  # magnitude (numeric) or year (datetime) histogram, null cell included
+            elif d.nullable is None:
+                count += 1  # a one-cell null histogram
+            if (column.kind == "numeric" and column.value_type == "float"
+                    and d.decimals is None):
+                count += 1
+            if count:
+                ranged.append(column.name)
+                range_histograms += count
+        elif column.kind == "id" and column.value_type == "string" and d.pattern is None:
+            vocab.append(column.name)
+            partition.append(column.name)
+    return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine))
+

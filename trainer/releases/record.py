@@ -1,0 +1,22 @@
+"""How one accounted data access is described to the privacy ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ("Release",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """One accounted data access, described for the ledger."""
+
+    name: str
+    phase: str
+    kind: str
+    params: dict[str, Any]
+    columns: tuple[str, ...]
+    noise_multiplier: float  # Laplace: scale/sensitivity; Gaussian: σ/Δ₂
+    extra_delta: float = 0.0
+

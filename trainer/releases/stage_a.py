@@ -1,0 +1,198 @@
+"""Stage A: one Gaussian release over every column that needs it.
+
+Per-value counts of string columns (kept only above a threshold:
+*partition selection*), null counts, coarse signed-log2 magnitude
+histograms and decimal-place histograms of numeric columns, yearly
+histograms of datetime columns, and the character-class shapes of string
+identifiers. Each row adds 1 to one cell of each histogram, so with noise
+σ_h on histogram h the release is a Gaussian mechanism with effective noise
+multiplier ``(Σ_h 1/σ_h²)^(-1/2)``.
+
+Partition selection: a value held by a single row survives only if its noisy
+count ``1 + N(0, σ²)`` exceeds the threshold τ; τ is set so that this has
+probability ``threshold_delta`` per column, and one row can create one new
+value per column, so the release adds ``columns × threshold_delta`` to δ
+outside the accountant. Values below τ are never revealed, not even their
+number: they map to the column's *rare* token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from provisioner.errors import InputDataError
+from trainer.column_types import TypedColumn, TypedTable
+from trainer.declarations import ColumnDeclaration, Declarations
+from trainer.releases.needs import MetadataOptions, Needs
+from trainer.releases.noise import MetadataNoise, NoiseSource, noisy_histogram
+
+__all__ = ("NULL_Z", "StageA", "TICKS_PER_DAY", "id_shape", "partition_select", "run_stage_a")
+
+# signed log2 magnitude cells: 0, then ±[2^k, 2^(k+1)) for k in MAG_MIN..MAG_MAX-1
+MAG_MIN, MAG_MAX = -20, 63
+YEAR_MIN, YEAR_MAX = 1800, 2200
+TICKS_PER_DAY = {"D": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}
+RANGE_Z = 4.5  # a magnitude cell counts as occupied above 4.5 σ (false alarm ~3e-6)
+NULL_Z = 3.0
+
+
+def _magnitude_cells(values: np.ndarray) -> np.ndarray:
+    """Cell index of each value on the signed log2 grid (0 is its own cell)."""
+    k = np.clip(np.floor(np.log2(np.maximum(np.abs(values), 2.0**MAG_MIN))), MAG_MIN,
+                MAG_MAX - 1).astype(np.int64) - MAG_MIN
+    width = MAG_MAX - MAG_MIN
+    return np.where(values == 0, width, np.where(values > 0, width + 1 + k, width - 1 - k))
+
+
+def _cell_range(cell: int) -> tuple[float, float]:
+    width = MAG_MAX - MAG_MIN
+    if cell == width:
+        return 0.0, 0.0
+    if cell > width:
+        k = cell - width - 1 + MAG_MIN
+        return 2.0**k, 2.0 ** (k + 1)
+    k = width - 1 - cell + MAG_MIN
+    return -(2.0 ** (k + 1)), -(2.0**k)
+
+
+@dataclasses.dataclass
+class StageA:
+    """Released stage-A facts per column (all post-processing of noisy counts)."""
+
+    categories: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    category_counts: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    null_counts: dict[str, float] = dataclasses.field(default_factory=dict)
+    null_sigmas: dict[str, float] = dataclasses.field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    decimals: dict[str, int] = dataclasses.field(default_factory=dict)
+    patterns: dict[str, str | None] = dataclasses.field(default_factory=dict)
+
+
+def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: MetadataNoise,
+                options: MetadataOptions, rows_noisy: int, source: NoiseSource) -> StageA:
+    out = StageA()
+    tau = noise.threshold
+    for column in table.columns:
+        d = declared.get(column.name)
+        if column.name in needs.vocab:
+            if column.kind == "id":
+                out.patterns[column.name] = _select_pattern(column, noise, tau, source)
+                continue
+            values = column.values[~column.null]
+            noisy_null = float(column.null.sum()) + float(source.gaussian(noise.vocab_sigma, 1)[0])
+            out.null_counts[column.name] = noisy_null
+            out.null_sigmas[column.name] = noise.vocab_sigma
+            if column.name in needs.partition:
+                kept, counts = partition_select(values, noise.vocab_sigma, tau, source,
+                                                 options.max_categories)
+                out.categories[column.name] = kept
+                out.category_counts[column.name] = counts
+        if column.name in needs.ranged:
+            _stage_a_numeric(column, d, noise, rows_noisy, source, out)
+    return out
+
+
+def partition_select(values: np.ndarray, sigma: float, tau: float, source: NoiseSource,
+                      limit: int) -> tuple[list[Any], list[float]]:
+    counter = Counter(values.tolist())
+    keys = list(counter)
+    noisy = np.array([counter[k] for k in keys], dtype=np.float64) + source.gaussian(
+        sigma, len(keys))
+    order = np.argsort(-noisy, kind="stable")
+    kept = [(keys[i], float(noisy[i])) for i in order if noisy[i] > tau][:limit]
+    return [k for k, _ in kept], [c for _, c in kept]
+
+
+def id_shape(text: str) -> str:
+    """Character classes of an identifier: 9 digit, A upper, a lower; others literal."""
+    out = []
+    for ch in text:
+        if ch.isdigit() and ch.isascii():
+            out.append("9")
+        elif ch.isascii() and ch.isupper():
+            out.append("A")
+        elif ch.isascii() and ch.islower():
+            out.append("a")
+        elif ch in "9Aax\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
+                    source: NoiseSource) -> str | None:
+    shapes = np.array([id_shape(str(v)) for v in column.values], dtype=object)
+    kept, _ = partition_select(shapes, noise.vocab_sigma, tau, source, 1)
+    if not kept or len(kept[0]) > 128:
+        return None
+    return kept[0]
+
+
+def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
+                    source: NoiseSource, out: StageA, what: str) -> tuple[int, int]:
+    """Release a histogram of ``cells`` plus a null cell; first/last occupied cell.
+
+    A cell counts as occupied above RANGE_Z·σ; the null cell's noisy count is
+    kept for the column's null decision.
+    """
+    nulls = np.full(int(column.null.sum()), size)
+    hist = noisy_histogram(np.append(cells, nulls), size + 1, sigma, source)
+    out.null_counts[column.name] = float(hist[-1])
+    out.null_sigmas[column.name] = sigma
+    occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
+    if occupied.size == 0:
+        raise InputDataError(_too_small(column.name, what))
+    return int(occupied[0]), int(occupied[-1])
+
+
+def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataNoise,
+                     rows_noisy: int, source: NoiseSource, out: StageA) -> None:
+    sigma = noise.range_sigma
+    present = ~column.null
+    if d.bounds is None:
+        if column.kind == "datetime":
+            days = column.values[present] // TICKS_PER_DAY[column.unit]
+            years = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
+                     + 1970)
+            cells = np.clip(years, YEAR_MIN - 1, YEAR_MAX) - (YEAR_MIN - 1)
+            first, last = _occupied_cells(column, cells, YEAR_MAX - YEAR_MIN + 2, sigma,
+                                          source, out, "its years")
+            first = max(first + YEAR_MIN - 1, YEAR_MIN)
+            last = min(last + YEAR_MIN - 1, YEAR_MAX - 1)
+            lo = np.datetime64(f"{first:04d}-01-01").astype(f"datetime64[{column.unit}]")
+            hi = np.datetime64(f"{last + 1:04d}-01-01").astype(f"datetime64[{column.unit}]")
+            out.ranges[column.name] = (float(lo.astype(np.int64)), float(hi.astype(np.int64)))
+        else:
+            cells = _magnitude_cells(column.values[present])
+            first, last = _occupied_cells(column, cells, 2 * (MAG_MAX - MAG_MIN) + 1, sigma,
+                                          source, out, "its range")
+            lo, hi = _cell_range(first)[0], _cell_range(last)[1]
+            if hi == 0.0:  # the top occupied cell is exactly zero
+                hi = 1.0 if column.value_type == "integer" else 1e-9
+            out.ranges[column.name] = (lo, hi)
+    elif d.nullable is None:
+        noisy = float(column.null.sum()) + float(source.gaussian(sigma, 1)[0])
+        out.null_counts[column.name] = noisy
+        out.null_sigmas[column.name] = sigma
+    if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:
+        places = column.decimals[present]
+        hist = noisy_histogram(places, 10, sigma, source)
+        # fewest decimals such that at most ~1% of rows (beyond noise) need more
+        tail = np.cumsum(hist[::-1])[::-1]  # tail[k] = rows needing >= k decimals
+        allowance = max(0.01 * rows_noisy, NULL_Z * sigma * 3)
+        chosen = 9
+        for k in range(10):
+            if k == 9 or tail[k + 1] <= allowance:
+                chosen = k
+                break
+        out.decimals[column.name] = chosen
+
+
+def _too_small(name: str, what: str) -> str:
+    return (f"column {name!r}: too few rows to find {what} under DP at this budget; "
+            "declare bounds in the schema file, raise epsilon, or drop the column")
