@@ -2,9 +2,12 @@
 
 The light, cloud-side half of HZG. It depends on numpy, msgpack, zstandard
 and cryptography only; pandas and pyarrow are used when present, and JAX
-never is.
+never is. ``load`` verifies one generator, ``aggregate`` mixes several;
+both are RowSources with ``sample`` and ``iter_batches``.
 """
 
+from provisioner.aggregate import Mixture
+from provisioner.aggregate import aggregate
 from provisioner.bundle import DEFAULT_LIMITS
 from provisioner.bundle import Bundle
 from provisioner.bundle import GeneratorInfo
@@ -23,6 +26,7 @@ from provisioner.keys import key_id
 from provisioner.keys import load_public_key
 from provisioner.keys import load_signing_key
 from provisioner.keys import write_key_pair
+from provisioner.scheme import RowSource
 from provisioner.table import Table
 
 __version__ = "0.1.0"
@@ -34,12 +38,15 @@ __all__ = (
     "GeneratorInfo",
     "HzgError",
     "Limits",
+    "Mixture",
     "ModelSpec",
     "OpenedBundle",
+    "RowSource",
     "SigningKey",
     "Table",
     "TrustStore",
     "TrustedKey",
+    "aggregate",
     "decode_bundle",
     "key_id",
     "load",

@@ -1,7 +1,7 @@
 """The ``hzg`` command.
 
 The verbs follow the data flow: ``keygen`` and ``train`` on-prem, then
-``verify``, ``inspect`` and ``sample`` wherever the bundle goes. Training
+``verify``, ``inspect``, ``sample`` and ``aggregate`` wherever the bundles go. Training
 verbs live in ``trainer.cli`` and are loaded only when asked for, so the
 light install answers ``hzg verify`` without JAX.
 
@@ -106,32 +106,200 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    opened = open_from_args(args, args.bundle)
-    generator = Generator.from_opened(opened)
+    opened = [_open_named(args, path) for path in args.bundles]
+    generators = [Generator.from_opened(o) for o in opened]
     if args.json:
-        json.dump(inspection.summary(opened), sys.stdout, indent=2, sort_keys=True)
+        summaries = [inspection.summary(o) for o in opened]
+        json.dump(summaries[0] if len(summaries) == 1 else summaries, sys.stdout, indent=2,
+                  sort_keys=True)
         print()
+    elif len(opened) == 1:
+        print(inspection.render(opened[0], generators[0]))
     else:
-        print(inspection.render(opened, generator))
+        print(inspection.render_side_by_side(args.bundles, opened, generators))
     return 0
+
+
+def _open_named(args: argparse.Namespace, path: str) -> OpenedBundle:
+    """Open one of several bundles; an error names the bundle it is about."""
+    try:
+        return open_from_args(args, path)
+    except HzgError as exc:
+        if len(getattr(args, "bundles", ())) < 2:
+            raise
+        raise _named(exc, path) from None
+
+
+def _named(exc: HzgError, path: str) -> HzgError:
+    """The same error class, its message prefixed by the bundle's path."""
+    named = HzgError.__new__(type(exc))
+    HzgError.__init__(named, f"{path}: {exc}")
+    return named
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    _check_output(args.output)
+    opened = open_from_args(args, args.bundle)
+    return _write(Generator.from_opened(opened), args, [args.bundle], show_provenance=False)
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    from provisioner.aggregate import aggregate
+
+    _check_output(args.output)
+    weights = _weights(args.weights, len(args.bundles))
+    generators = []
+    for path in args.bundles:  # every bundle verified before anything is sampled
+        opened = _open_named(args, path)
+        try:
+            generators.append(Generator.from_opened(opened))
+        except HzgError as exc:
+            raise _named(exc, path) from None
+    mixture = aggregate(generators, weights=weights, columns=args.columns,
+                        source_column=args.source_column)
+    return _write(mixture, args, args.bundles, show_provenance=True)
+
+
+def _check_output(output: str | None) -> None:
+    from provisioner.sinks import output_format, require_format
+
+    if output is not None:
+        require_format(output_format(output))  # fails before any work
+
+
+def _weights(text: str, count: int) -> str | list[float]:
+    if text in ("rows", "equal"):
+        return text
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--weights takes rows, equal or numbers like 2,1; not {text!r}") \
+            from None
+    if len(values) != count:
+        raise ConfigError(f"--weights gives {len(values)} numbers for {count} generators")
+    return values
+
+
+def _partition(text: str | None) -> tuple[int | None, int | None]:
+    if text is None:
+        return None, None
+    index, sep, count = text.partition("/")
+    try:
+        i, k = int(index), int(count)
+    except ValueError:
+        i = k = -1
+    if not sep or k < 1 or not 0 <= i < k:
+        raise ConfigError(f"--partition takes I/K with 0 <= I < K (e.g. 0/4), not {text!r}")
+    return i, k
+
+
+def _write(source: object, args: argparse.Namespace, files: Sequence[str], *,
+           show_provenance: bool) -> int:
+    """Sample ``source`` as the arguments say, write rows and provenance."""
+    from provisioner import provenance
+    from provisioner.progress import TerminalProgress
+    from provisioner.sampling import Request, available_cores, batches, check_count
     from provisioner.sinks import output_format, write_rows
 
-    if args.output is not None:
-        output_format(args.output)  # an unknown format fails before any work
-    opened = open_from_args(args, args.bundle)
-    generator = Generator.from_opened(opened)
-    batches = generator.iter_batches(args.n, batch_size=args.batch_size, seed=args.seed,
-                                     where=args.where)
+    check_count(batch_size=args.batch_size)
+    partition, partitions = _partition(args.partition)
+    request = Request(source, args.n, seed=args.seed, where=args.where,
+                      partition=partition, partitions=partitions)
+    kind = output_format(args.output) if args.output is not None else ".csv"
+    _guard_size(source, request, kind, args)
+    where = " ".join(f"--where {w}" for w in (args.where or []))
+    meter = TerminalProgress(request.rows, conditions=where)
+    stream = batches(request, args.batch_size, available_cores(), meter)
+    counts = None
+    column = getattr(source, "source_column", None)
+    if column is not None:
+        counts = [0] * len(source.labels)
+        stream = _counting(stream, column, counts)
     start = time.perf_counter()
-    rows = write_rows(batches, generator.schema.columns, args.output)
+    try:
+        rows = write_rows(stream, source.columns, args.output)
+    finally:
+        meter.close()
+    seconds = time.perf_counter() - start
+    by_source = None if counts is None else dict(zip(source.labels, counts))
+    record = provenance.record(source, request, files=files, output=args.output,
+                               output_format=None if args.output is None else kind,
+                               rows=rows, rows_by_source=by_source)
     if args.output is not None:
-        seconds = time.perf_counter() - start
+        from provisioner.bundle import write_atomic
+
+        path = provenance.provenance_path(args.output)
+        write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
         print(f"wrote {rows:,} rows to {args.output} in {seconds:.1f} s "
-              f"({rows / max(seconds, 1e-9):,.0f} rows/s)", file=sys.stderr)
+              f"({rows / max(seconds, 1e-9):,.0f} rows/s); provenance in {path}",
+              file=sys.stderr)
+    if show_provenance:
+        print(provenance.render(record), file=sys.stderr)
     return 0
+
+
+def _counting(stream, column: str, counts: list[int]):
+    import numpy as np
+
+    for batch in stream:
+        found = np.bincount(batch.codes[column], minlength=len(counts))
+        for k, c in enumerate(found.tolist()):
+            counts[k] += c
+        yield batch
+
+
+# above this estimate a run asks for --yes; above NOTE_BYTES it says how much
+LARGE_OUTPUT_BYTES = 10 * 10**9
+NOTE_BYTES = 10**9
+
+
+def _guard_size(source: object, request: object, kind: str,
+                args: argparse.Namespace) -> None:
+    from provisioner.sampling import sample
+    from provisioner.sinks import estimate_bytes_per_row
+
+    if request.rows * 8 < NOTE_BYTES:  # no row format is under 8 bytes
+        return
+    probe = sample(source, min(request.rows, source.block_rows), seed=0, threads=1)
+    size = estimate_bytes_per_row(probe, kind) * request.rows
+    target = args.output or "stdout"
+    if size < NOTE_BYTES:
+        return
+    text = f"about {_bytes(size)} will be written to {target} (estimated from {probe.num_rows:,} rows)"
+    if size > LARGE_OUTPUT_BYTES and not args.yes:
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            print(f"hzg: {text}; go ahead? [y/N] ", end="", file=sys.stderr, flush=True)
+            if sys.stdin.readline().strip().lower() in ("y", "yes"):
+                return
+        raise ConfigError(f"{text}; pass --yes to go ahead, or ask for fewer rows with -n")
+    print(f"hzg: {text}", file=sys.stderr)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", type=int, required=True, help="number of rows")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="OUT.csv, OUT.csv.gz or OUT.parquet (default: CSV on stdout); "
+                             "provenance goes to OUT.provenance.json")
+    parser.add_argument("--seed", type=int,
+                        help="make the output reproducible (same rows for any --batch-size)")
+    parser.add_argument("--where", action="append", metavar="COL=VALUE",
+                        help="only rows with this value (repeatable; COL= means null)")
+    parser.add_argument("--partition", metavar="I/K",
+                        help="write only partition I (0-based) of K of the -n rows; the K "
+                             "partitions concatenate to the whole output (needs --seed)")
+    parser.add_argument("--batch-size", type=int, default=65536,
+                        help="rows formatted and written at a time (memory, not output)")
+    parser.add_argument("--yes", action="store_true",
+                        help=f"write even when the output is estimated above "
+                             f"{LARGE_OUTPUT_BYTES // 10**9} GB")
 
 
 # --- entry point ------------------------------------------------------------
@@ -160,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_cmd_verify)
 
     inspect = verbs.add_parser("inspect", parents=[common],
-                               help="summarise a bundle: columns, model, privacy, signer")
-    inspect.add_argument("bundle", metavar="BUNDLE")
+                               help="summarise bundles: columns, model, privacy, signer "
+                                    "(several side by side)")
+    inspect.add_argument("bundles", metavar="BUNDLE", nargs="+")
     inspect.add_argument("--json", action="store_true", help="print JSON for machines")
     _trust_arguments(inspect)
     inspect.set_defaults(run=_cmd_inspect)
@@ -169,17 +338,25 @@ def build_parser() -> argparse.ArgumentParser:
     sample = verbs.add_parser("sample", parents=[common],
                               help="write synthetic rows from a bundle (CSV, Parquet)")
     sample.add_argument("bundle", metavar="BUNDLE")
-    sample.add_argument("-n", type=int, required=True, help="number of rows")
-    sample.add_argument("-o", "--output", metavar="OUT",
-                        help="OUT.csv, OUT.csv.gz or OUT.parquet (default: CSV on stdout)")
-    sample.add_argument("--seed", type=int,
-                        help="make the output reproducible (same rows for any --batch-size)")
-    sample.add_argument("--where", action="append", metavar="COL=VALUE",
-                        help="only rows with this value (repeatable; COL= means null)")
-    sample.add_argument("--batch-size", type=int, default=65536,
-                        help="rows formatted and written at a time (memory, not output)")
+    _sampling_arguments(sample)
     _trust_arguments(sample)
     sample.set_defaults(run=_cmd_sample)
+
+    aggregate = verbs.add_parser(
+        "aggregate", parents=[common],
+        help="write synthetic rows mixed from several owners' bundles")
+    aggregate.add_argument("bundles", metavar="BUNDLE", nargs="+")
+    _sampling_arguments(aggregate)
+    aggregate.add_argument(
+        "--weights", default="rows", metavar="rows|equal|W1,W2,...",
+        help="share of each bundle: rows (default: its DP row count), equal, or numbers")
+    aggregate.add_argument("--source-column", metavar="NAME",
+                           help="add a column NAME holding each row's source")
+    aggregate.add_argument("--columns", choices=("union", "intersect"), default="union",
+                           help="keep every column (absent ones null; default) or only "
+                                "those all bundles have")
+    _trust_arguments(aggregate)
+    aggregate.set_defaults(run=_cmd_aggregate)
 
     for name, summary in TRAINER_COMMANDS.items():
         verbs.add_parser(name, help=f"{summary} [needs hzg[train]]", add_help=False)

@@ -141,6 +141,35 @@ def decode_datetime(column: Column, tokens: np.ndarray,
     return values
 
 
+def value_dtype(column: Column) -> np.dtype:
+    """The numpy dtype this module gives the values of ``column`` (table above)."""
+    if column.kind == "datetime":
+        return np.dtype(f"datetime64[{column.unit}]")
+    if column.kind == "numeric":
+        if column.value_type == "integer" and not column.nullable:
+            return np.dtype(np.int64)
+        return np.dtype(np.float64)
+    if column.kind == "id" and column.style == "sequence":
+        return np.dtype(np.float64 if column.nullable else np.int64)
+    if column.kind == "categorical" and column.value_type == "integer" \
+            and not column.nullable:
+        return np.dtype(np.int64)
+    return np.dtype(object)
+
+
+def null_values(column: Column, count: int) -> np.ndarray:
+    """``count`` nulls in the representation of ``column`` (it must be nullable
+    or allow NaN)."""
+    dtype = value_dtype(column)
+    if dtype.kind == "M":
+        return np.full(count, np.datetime64("NaT"), dtype=dtype)
+    if dtype.kind == "f":
+        return np.full(count, np.nan)
+    if dtype.kind == "O":
+        return np.full(count, None, dtype=object)
+    raise ValueError(f"column {column.name!r} cannot hold nulls")
+
+
 def make_ids(column: Column, first_row: int, count: int,
              rng: np.random.Generator) -> np.ndarray:
     """Fresh identifiers for rows ``first_row .. first_row + count - 1``."""

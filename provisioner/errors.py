@@ -9,12 +9,14 @@ message that says what is wrong and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "AggregationError",
     "BadSignature",
     "BundleError",
     "BundleExpired",
     "ConfigError",
     "DigestMismatch",
     "HzgError",
+    "ImpossibleCondition",
     "InputDataError",
     "KeyFileError",
     "LengthMismatch",
@@ -178,6 +180,18 @@ class SamplingError(HzgError, ValueError):
     """A sampling request cannot be honoured (e.g. an impossible condition)."""
 
     code = "sampling"
+
+
+class ImpossibleCondition(SamplingError):
+    """A condition no row of this generator can meet (a value it never makes)."""
+
+    code = "impossible_condition"
+
+
+class AggregationError(HzgError, ValueError):
+    """Generators cannot be aggregated as asked (their columns disagree, bad weights)."""
+
+    code = "aggregation"
 
 
 class MissingDependency(HzgError, ImportError):

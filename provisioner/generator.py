@@ -1,4 +1,4 @@
-"""Sampling synthetic rows from a verified bundle.
+"""A verified bundle ready to sample: the single-generator RowSource.
 
     gen = provisioner.load("adult.hzg", trust="owner.pub")
     table = gen.sample(1000, seed=7)          # numpy columns
@@ -6,42 +6,41 @@
     for batch in gen.iter_batches(10_000_000, batch_size=100_000, seed=7):
         ...
 
-Rows are made in fixed blocks of ``BLOCK_ROWS`` candidates; block ``b`` uses
-randomness derived only from ``(seed, b)``. The output for a seed is
-therefore the same whatever the batch size, and any range of blocks can be
-made anywhere (another process, another machine) and concatenated.
+Which rows a seed gives is fixed by :mod:`provisioner.scheme`; batching,
+partitions and threads live in :mod:`provisioner.sampling`, shared with
+mixtures of several generators (:mod:`provisioner.aggregate`).
+
+A Generator pickles as its signed bundle bytes and the key that verified
+them; unpickling (on a Dask worker, say) verifies the bytes again, once per
+process and bundle.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import dataclasses
-import itertools
+import hashlib
 import os
-import secrets
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from provisioner import decode
-from provisioner._blas import single_threaded_blas
-from provisioner.bundle import Bundle, OpenedBundle, open_bundle
+from provisioner import decode, scheme
+from provisioner.bundle import Bundle, Header, OpenedBundle, decode_bundle, open_bundle
 from provisioner.bundle.limits import DEFAULT_LIMITS, Limits
-from provisioner.errors import ConfigError, MalformedHeader, SamplingError
-from provisioner.keys import TrustStore
+from provisioner.errors import ImpossibleCondition, MalformedHeader, SamplingError
+from provisioner.keys import TrustedKey, TrustStore
 from provisioner.models import family_sampler
 from provisioner.privacy import PrivacyStatement
+from provisioner.sampling import Sampling, where_pairs
+from provisioner.scheme import DrawKey, Drawn
 from provisioner.schema import Column, Schema
 from provisioner.table import Table
 
-# Big enough that sampling threads rarely wait on each other for the GIL
-# between numpy calls: measured here, a second thread sped up blocks of 2,048
-# rows by 1.05-1.4x, blocks of 8,192 by 1.45-1.6x.
-BLOCK_ROWS = 8192
-# A condition that no candidate meets in this many blocks (262,144 rows) is
-# reported as impossible rather than searched for forever.
-MAX_EMPTY_BLOCKS = 32
 _NULL = object()
 
 
@@ -55,13 +54,29 @@ class Condition:
     forced_value: Any = None  # numeric/datetime: the exact value asked for
 
 
-class Generator:
-    """A generator ready to sample: schema, privacy statement and model."""
+class Generator(Sampling):
+    """A generator ready to sample: schema, privacy statement and model.
+
+    It is a :class:`~provisioner.scheme.RowSource`, so ``sample``,
+    ``iter_batches``, partitions, sinks and :mod:`provisioner.dask` work on
+    it as on a mixture.
+
+    Attributes:
+      info: the generator's identity (id, name, version, owner, dates).
+      schema, privacy: the output columns and the privacy statement.
+      trusted_key: the trusted key that verified the bundle, or None when
+        verification was skipped (or the bundle was built in memory).
+      header: the bundle's full header (payload digest, signer) when read
+        from bytes.
+    """
 
     def __init__(self, bundle: Bundle, *, verified_by: str | None = None,
                  strict: bool = True) -> None:
         self.bundle = bundle
         self.verified_by = verified_by
+        self.trusted_key: TrustedKey | None = None
+        self.header: Header | None = None
+        self._data = b""
         self.info = bundle.generator
         self.schema = Schema.from_plain(bundle.schema, strict=strict)
         self.privacy = PrivacyStatement.from_plain(bundle.privacy, strict=strict)
@@ -86,20 +101,47 @@ class Generator:
         if self.privacy.dp and any(c.metadata == "exact" for c in self.schema.columns):
             raise MalformedHeader("a DP bundle cannot hold metadata read exactly from data")
         self._model_index = {c.name: i for i, c in enumerate(modelled)}
+        self._block_rows = scheme.block_rows(self.sampler.config.sampling_bytes_per_row())
 
     @classmethod
     def from_opened(cls, opened: OpenedBundle) -> Generator:
         key = opened.trusted_key
-        return cls(opened.bundle, verified_by=None if key is None else key.name,
-                   strict=opened.strict)
+        generator = cls(opened.bundle, verified_by=None if key is None else key.name,
+                        strict=opened.strict)
+        generator.trusted_key = key
+        generator.header = opened.header
+        generator._data = opened.data
+        return generator
 
     @property
-    def columns(self) -> tuple[str, ...]:
+    def columns(self) -> tuple[Column, ...]:
+        """The output columns, in order."""
+        return self.schema.columns
+
+    @property
+    def names(self) -> tuple[str, ...]:
         return self.schema.names
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per block under the sampling scheme (8,192 unless the model is huge)."""
+        return self._block_rows
+
+    @property
+    def rows(self) -> int | None:
+        """The DP count of training rows the bundle released, or None."""
+        return self.schema.rows
 
     def __repr__(self) -> str:
         return (f"Generator({self.info.name!r} v{self.info.version}, "
                 f"{len(self.schema.columns)} columns)")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        data = self._data or self.bundle.to_unsigned_bytes()
+        key = self.trusted_key if self._data else None
+        raw = None if key is None else key.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return _restore, (data, raw, None if key is None else key.name)
 
     # -- conditions ------------------------------------------------------------
 
@@ -110,30 +152,18 @@ class Generator:
         Several values for one categorical column mean "any of them"; an empty
         CLI value or ``None`` means null.
         """
-        if where is None:
-            return []
-        pairs: list[tuple[str, Any]] = []
-        if isinstance(where, Mapping):
-            for name, value in where.items():
-                values = value if isinstance(value, (list, tuple, set)) else [value]
-                pairs.extend((name, v) for v in values)
-        else:
-            for text in where:
-                name, sep, value = str(text).partition("=")
-                if not sep:
-                    raise SamplingError(f"condition {text!r} must look like COLUMN=VALUE")
-                pairs.append((name.strip(), value if value != "" else None))
-        grouped: dict[str, list[Any]] = {}
-        for name, value in pairs:
-            grouped.setdefault(name, []).append(value)
-        return [self._condition(name, values) for name, values in grouped.items()]
+        return self.conditions(where_pairs(where))
+
+    def conditions(self, pairs: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Condition]:
+        """Conditions from ``(column, values)`` pairs (RowSource)."""
+        return [self._condition(name, list(values)) for name, values in pairs]
 
     def _condition(self, name: str, values: list[Any]) -> Condition:
         try:
             column = self.schema.column(name)
         except KeyError:
             raise SamplingError(
-                f"condition on unknown column {name!r}; columns are {', '.join(self.columns)}"
+                f"condition on unknown column {name!r}; columns are {', '.join(self.names)}"
             ) from None
         if not column.modelled:
             raise SamplingError(f"column {name!r} holds fresh identifiers; it cannot be a condition")
@@ -148,7 +178,8 @@ class Generator:
     def _categorical_token(self, column: Column, value: Any) -> int:
         if value is None:
             if not column.nullable:
-                raise SamplingError(f"column {column.name!r} never holds nulls in this generator")
+                raise ImpossibleCondition(
+                    f"column {column.name!r} never holds nulls in this generator")
             return column.null_token
         labels = list(column.categories)
         if column.value_type == "boolean" and isinstance(value, str):
@@ -168,7 +199,7 @@ class Generator:
         shown = ", ".join(map(str, labels[:12])) + (" ..." if len(labels) > 12 else "")
         rare = (" (values too rare to be released under DP are not in the generator)"
                 if column.rare_label is not None else "")
-        raise SamplingError(
+        raise ImpossibleCondition(
             f"impossible condition {column.name}={value!r}: the generator knows only "
             f"{shown}{rare}"
         )
@@ -176,7 +207,8 @@ class Generator:
     def _numeric_condition(self, column: Column, index: int, value: Any) -> Condition:
         if value is None:
             if not column.nullable:
-                raise SamplingError(f"column {column.name!r} never holds nulls in this generator")
+                raise ImpossibleCondition(
+                    f"column {column.name!r} never holds nulls in this generator")
             return Condition(column, index, (column.null_token,), _NULL)
         if column.kind == "datetime":
             try:
@@ -191,12 +223,12 @@ class Generator:
             except (TypeError, ValueError):
                 raise SamplingError(f"{column.name}={value!r} is not a number") from None
             if column.value_type == "integer" and position != int(position):
-                raise SamplingError(f"{column.name} holds integers; {value!r} is not one")
+                raise ImpossibleCondition(f"{column.name} holds integers; {value!r} is not one")
             forced = int(position) if column.value_type == "integer" else position
         edges = column.grid.cell_edges
         if not edges[0] <= position < edges[-1] and not (
                 column.value_type == "float" and position == edges[-1]):
-            raise SamplingError(
+            raise ImpossibleCondition(
                 f"impossible condition {column.name}={value}: this generator's values lie "
                 f"in [{edges[0]:g}, {edges[-1]:g})"
             )
@@ -204,19 +236,19 @@ class Generator:
         cell = min(cell, column.grid.num_cells - 1)
         token = int(np.searchsorted(column.grid.bin_starts, cell, side="right")) - 1
         if column.grid.cell_weights[cell] == 0:
-            raise SamplingError(
+            raise ImpossibleCondition(
                 f"impossible condition {column.name}={value}: the generator gives it no mass"
             )
         return Condition(column, index, (token,), forced)
 
-    # -- sampling --------------------------------------------------------------
+    # -- one round of the sampling scheme ------------------------------------
 
-    def _block(self, seed: int, block: int, conditions: list[Condition]) -> Table:
-        """Candidate rows of one block (fewer than BLOCK_ROWS under conditions)."""
-        token_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, block, 0])))
-        value_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, block, 1])))
-        tokens = self.sampler.sample(
-            BLOCK_ROWS, token_rng, {c.index: c.tokens for c in conditions})
+    def draw(self, key: DrawKey, n: int, conditions: Sequence[Condition]) -> Drawn:
+        """``n`` candidates from the randomness of ``key``; those meeting
+        ``conditions``, in order (RowSource; see :mod:`provisioner.scheme`)."""
+        tokens, kept = self.sampler.sample_kept(
+            n, scheme.rng(key, scheme.STREAM_TOKENS), {c.index: c.tokens for c in conditions})
+        value_rng = scheme.rng(key, scheme.STREAM_VALUES)
         forced = {c.column.name: c.forced_value for c in conditions if c.forced_value is not None}
         values: dict[str, np.ndarray] = {}
         codes: dict[str, np.ndarray] = {}
@@ -225,134 +257,48 @@ class Generator:
             if column.kind == "categorical" and column.value_type == "string":
                 codes[column.name] = np.ascontiguousarray(column_tokens)
             decoded = decode.decode_column(column, column_tokens, value_rng)
-            if column.name in forced:
-                value = forced[column.name]
-                if value is _NULL:
-                    pass  # the null token already decodes to null
-                else:
-                    decoded = np.full(len(decoded), value, dtype=decoded.dtype)
+            value = forced.get(column.name)
+            if value is not None and value is not _NULL:  # the null token decodes to null
+                decoded = np.full(len(decoded), value, dtype=decoded.dtype)
             values[column.name] = decoded
-        id_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, block, 2])))
+        id_rng = scheme.rng(key, scheme.STREAM_IDS)
         for column in self.schema.columns:
-            if not column.modelled:
-                # sequences are renumbered by output position in iter_batches
+            if column.kind == "id" and column.style == "sequence":
+                values[column.name] = np.zeros(len(tokens), dtype=np.int64)  # numbered later
+            elif not column.modelled:
                 values[column.name] = decode.make_ids(column, 0, len(tokens), id_rng)
-        return Table(self.schema.columns, values, codes=codes)
-
-    def iter_batches(
-        self,
-        n: int,
-        *,
-        batch_size: int = 65536,
-        seed: int | None = None,
-        where: Mapping[str, Any] | Iterable[str] | None = None,
-        workers: int | None = None,
-    ) -> Iterator[Table]:
-        """Yield ``n`` rows in tables of ``batch_size`` rows (the last may be shorter).
-
-        Memory stays flat in ``n``: at most a few blocks are held at a time.
-        Arguments and conditions are checked here, before the first batch.
-        """
-        _check_count(n=n, batch_size=batch_size)
-        seed = secrets.randbits(63) if seed is None else _check_seed(seed)
-        conditions = self.parse_conditions(where)
-        workers = max(1, os.cpu_count() or 1) if workers is None else max(1, int(workers))
-        return self._batches(n, batch_size, seed, conditions, workers)
-
-    def _batches(self, n: int, batch_size: int, seed: int, conditions: list[Condition],
-                 workers: int) -> Iterator[Table]:
-        with single_threaded_blas():
-            yield from self._batches_inner(n, batch_size, seed, conditions, workers)
-
-    def _batches_inner(self, n: int, batch_size: int, seed: int,
-                       conditions: list[Condition], workers: int) -> Iterator[Table]:
-        produced, pending = 0, []
-        pending_rows = 0
-        for block_table in self._blocks(seed, conditions, workers):
-            block_table = self._number_ids(block_table, produced + pending_rows)
-            pending.append(block_table)
-            pending_rows += block_table.num_rows
-            while pending_rows >= batch_size or (pending_rows and produced + pending_rows >= n):
-                merged = Table.concat(pending) if len(pending) > 1 else pending[0]
-                take = min(batch_size, n - produced)
-                yield merged.slice(0, take)
-                produced += take
-                rest = merged.slice(take, merged.num_rows)
-                pending, pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
-                if produced >= n:
-                    return
-
-    def sample(
-        self,
-        n: int,
-        *,
-        seed: int | None = None,
-        where: Mapping[str, Any] | Iterable[str] | None = None,
-    ) -> Table:
-        """``n`` synthetic rows as one :class:`Table`."""
-        _check_count(n=n)
-        # one batch of n rows: iter_batches already joined the blocks
-        (table,) = self.iter_batches(n, batch_size=n, seed=seed, where=where)
-        return table
-
-    def _blocks(self, seed: int, conditions: list[Condition], workers: int
-                ) -> Iterator[Table]:
-        empty_run = 0
-        if workers == 1:
-            for block in itertools.count():
-                table = self._block(seed, block, conditions)
-                empty_run = _track_empty(table, empty_run, conditions)
-                yield table
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            # numpy releases the GIL in its kernels, so blocks run on all cores;
-            # a bounded window of futures keeps memory flat and order fixed.
-            window = [pool.submit(self._block, seed, b, conditions) for b in range(workers * 2)]
-            block = len(window)
-            try:
-                while True:
-                    table = window.pop(0).result()
-                    window.append(pool.submit(self._block, seed, block, conditions))
-                    block += 1
-                    empty_run = _track_empty(table, empty_run, conditions)
-                    yield table
-            finally:
-                for future in window:
-                    future.cancel()
-
-    def _number_ids(self, table: Table, first_row: int) -> Table:
-        sequences = [c for c in self.schema.columns if c.kind == "id" and c.style == "sequence"]
-        if not sequences:
-            return table
-        values = dict(table.items())
-        for column in sequences:
-            values[column.name] = np.arange(first_row + 1, first_row + table.num_rows + 1,
-                                            dtype=np.int64)
-        return Table(table.columns, values, codes=table.codes)
+        return Drawn(Table(self.schema.columns, values, codes=codes), kept)
 
 
-def _track_empty(table: Table, empty_run: int, conditions: list[Condition]) -> int:
-    if table.num_rows:
-        return 0
-    empty_run += 1
-    if empty_run >= MAX_EMPTY_BLOCKS:
-        described = " and ".join(f"{c.column.name}" for c in conditions)
-        raise SamplingError(
-            f"the condition on {described} is practically impossible for this generator: "
-            f"no match among {MAX_EMPTY_BLOCKS * BLOCK_ROWS:,} candidate rows"
-        )
-    return empty_run
+# Generators rebuilt from pickles, by bundle digest and trusted key: a
+# process verifies each bundle once however many tasks it runs.
+_RESTORED: collections.OrderedDict[tuple[str, bytes | None], Generator] = \
+    collections.OrderedDict()
+_RESTORED_MAX = 16
+_restore_lock = threading.Lock()
+verifications = 0  # bundles this process has verified from pickles (for tests)
 
 
-def _check_count(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"Expected {name}={value!r} to be an integer >= 1.")
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise ConfigError(f"Expected seed={seed!r} to be an integer in [0, 2**63).")
-    return int(seed)
+def _restore(data: bytes, public_key: bytes | None, name: str | None) -> Generator:
+    global verifications
+    cache_key = (hashlib.sha256(data).hexdigest(), public_key)
+    with _restore_lock:
+        cached = _RESTORED.get(cache_key)
+        if cached is not None:
+            _RESTORED.move_to_end(cache_key)
+            return cached
+        if public_key is None:
+            opened = decode_bundle(data, trust=None, insecure_skip_verify=True)
+        else:
+            key = TrustedKey(Ed25519PublicKey.from_public_bytes(public_key), name or "",
+                             "pickle")
+            opened = decode_bundle(data, trust=TrustStore([key]))
+        generator = Generator.from_opened(opened)
+        verifications += 1
+        _RESTORED[cache_key] = generator
+        while len(_RESTORED) > _RESTORED_MAX:
+            _RESTORED.popitem(last=False)
+        return generator
 
 
 def load(

@@ -147,3 +147,79 @@ def verdict(opened: OpenedBundle, generator: Generator) -> str:
     g = opened.header.generator
     return (f"OK {g.name} v{g.version}: {signature_line(opened)}; "
             f"{privacy_line(generator.privacy)}")
+
+
+def short_column(column: Column) -> str:
+    """A column in a few words, for the side-by-side view."""
+    if column.kind == "categorical":
+        kind = "" if column.value_type == "string" else f" {column.value_type}"
+        text = f"categorical{kind} {len(column.categories)}"
+        text += " + rare" if column.rare_label is not None else ""
+    elif column.kind in ("numeric", "datetime"):
+        kind = (f"numeric {column.value_type}" if column.kind == "numeric"
+                else f"datetime {column.unit}")
+        text = f"{kind} {_span(column)}"
+    elif column.kind == "id":
+        text = f"id {column.style}"
+    else:
+        text = column.kind
+    return text + (", null" if column.nullable else "")
+
+
+def render_side_by_side(paths: list[str], opened: list[OpenedBundle],
+                        generators: list[Generator]) -> str:
+    """Several bundles in columns: identity, signer, privacy, then every column."""
+    from provisioner.errors import AggregationError
+    from provisioner.provenance import guarantee, privacy_statement
+    from provisioner.reconcile import reconcile
+
+    def signer(o: OpenedBundle) -> str:
+        if o.verified:
+            return f"{o.trusted_key.name} (key {o.trusted_key.key_id[:12]}...)"
+        return "NOT VERIFIED"
+
+    rows: list[tuple[str, list[str]]] = [
+        ("bundle", [p.rsplit("/", 1)[-1] for p in paths]),
+        ("generator", [f"{g.info.name} v{g.info.version}" for g in generators]),
+        ("id", [g.info.id for g in generators]),
+        ("owner", [g.info.owner for g in generators]),
+        ("signed by", [signer(o) for o in opened]),
+        ("created", [_when(g.info.created_at) for g in generators]),
+        ("expires", [_when(g.info.expires_at) for g in generators]),
+        ("privacy", [guarantee(g.privacy) for g in generators]),
+        ("DP rows", ["-" if g.rows is None else f"{g.rows:,}" for g in generators]),
+        ("model", [f"{o.header.model.family} {g.sampler.config.vocab_size} tokens, "
+                   f"hidden {list(g.sampler.config.hidden)}"
+                   for o, g in zip(opened, generators)]),
+        ("sha256", [o.header.payload.sha256[:16] + "..." for o in opened]),
+        ("columns", [str(len(g.schema.columns)) for g in generators]),
+    ]
+    names: list[str] = []
+    for g in generators:
+        names.extend(n for n in g.names if n not in names)
+    for name in names:
+        cells = []
+        for g in generators:
+            try:
+                cells.append(short_column(g.schema.column(name)))
+            except KeyError:
+                cells.append("(absent)")
+        rows.append((f"  {name}", cells))
+    label_width = max(len(label) for label, _ in rows)
+    widths = [min(max(len(cells[i]) for _, cells in rows), 40) for i in range(len(paths))]
+    lines = []
+    for label, cells in rows:
+        shown = [c if len(c) <= w else c[: w - 3] + "..." for c, w in zip(cells, widths)]
+        lines.append(f"{label:<{label_width}}  " + "  ".join(
+            f"{c:<{w}}" for c, w in zip(shown, widths)).rstrip())
+    labelled = [(f"{g.info.owner}/{g.info.name}", g) for g in generators]
+    try:
+        united = reconcile([(label, g.columns) for label, g in labelled])
+        lines.append(f"{'aggregate':<{label_width}}  union of {len(united.columns)} columns; "
+                     f"hzg aggregate can mix these bundles")
+    except AggregationError as exc:
+        lines.append(f"{'aggregate':<{label_width}}  cannot be mixed: {exc}")
+    statement = privacy_statement([(label, g.privacy) for label, g in labelled])["statement"]
+    lines.append(f"{'privacy':<{label_width}}  {statement[0]}")
+    lines.extend(f"{'':<{label_width}}  {line}" for line in statement[1:])
+    return "\n".join(lines)

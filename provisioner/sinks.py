@@ -34,6 +34,17 @@ def output_format(path: str | os.PathLike[str]) -> str:
     raise ConfigError(f"cannot tell the output format of {path}; use {', '.join(FORMATS)}")
 
 
+def require_format(kind: str) -> None:
+    """Raise MissingDependency unless output of ``kind`` can be written here."""
+    if kind == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise MissingDependency(
+                "Parquet output needs pyarrow: pip install 'hzg[parquet]'") from None
+
+
 def _quote(text: str) -> str:
     if any(ch in text for ch in _SPECIAL) or text != text.strip():
         return '"' + text.replace('"', '""') + '"'
@@ -128,13 +139,7 @@ def write_rows(batches: Iterable[Table], columns: tuple[Column, ...],
         return write_csv_stream(batches, columns, sys.stdout)
     target = Path(path)
     kind = output_format(target)
-    if kind == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-            import pyarrow.parquet  # noqa: F401
-        except ImportError:
-            raise MissingDependency(
-                "Parquet output needs pyarrow: pip install 'hzg[parquet]'") from None
+    require_format(kind)
     with atomic_output(target) as temp:
         if kind == ".parquet":
             return _write_parquet(batches, temp)
@@ -143,6 +148,26 @@ def write_rows(batches: Iterable[Table], columns: tuple[Column, ...],
                 return write_csv_stream(batches, columns, handle)
         with open(temp, "w", encoding="utf-8", newline="") as handle:
             return write_csv_stream(batches, columns, handle)
+
+
+def estimate_bytes_per_row(table: Table, kind: str) -> float:
+    """Bytes per row ``table`` takes in format ``kind`` (formatted in memory)."""
+    import io
+
+    if table.num_rows == 0:
+        return 0.0
+    if kind == ".parquet":
+        import pyarrow.parquet as pq
+
+        sink = io.BytesIO()
+        pq.write_table(table.to_arrow(), sink)
+        size = len(sink.getvalue())
+    else:
+        text = io.StringIO()
+        write_csv_stream([table], table.columns, text)
+        data = text.getvalue().encode("utf-8")
+        size = len(gzip.compress(data, compresslevel=6)) if kind == ".csv.gz" else len(data)
+    return size / table.num_rows
 
 
 def _write_parquet(batches: Iterable[Table], path: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from provisioner.decode import category_labels
+from provisioner.decode import category_labels, value_dtype
 from provisioner.errors import MissingDependency
 from provisioner.schema import Column
 
@@ -59,11 +59,37 @@ class Table(Mapping[str, np.ndarray]):
         return Table(self._columns, {k: v[start:stop] for k, v in self._values.items()},
                      codes={k: v[start:stop] for k, v in self._codes.items()})
 
+    def take(self, indices: np.ndarray) -> Table:
+        """The rows at ``indices``, in that order."""
+        return Table(self._columns, {k: v[indices] for k, v in self._values.items()},
+                     codes={k: v[indices] for k, v in self._codes.items()})
+
+    @classmethod
+    def empty(cls, columns: Sequence[Column]) -> Table:
+        """No rows, with the dtypes sampled columns have."""
+        values = {c.name: np.empty(0, dtype=value_dtype(c)) for c in columns}
+        codes = {c.name: np.empty(0, dtype=np.int32) for c in columns
+                 if c.kind == "categorical" and c.value_type == "string"}
+        return cls(columns, values, codes=codes)
+
     @staticmethod
     def concat(tables: Sequence[Table]) -> Table:
+        """Rows of ``tables`` one after the other, columns matched by name.
+
+        Tables whose columns differ (say, two generators' category lists)
+        are first brought to one set of columns by
+        :func:`provisioner.reconcile.reconcile` (union): categorical codes
+        are remapped, never reused by position.
+        """
         if not tables:
             raise ValueError("nothing to concatenate")
         columns = tables[0].columns
+        if any(t.columns != columns for t in tables[1:]):
+            from provisioner.reconcile import reconcile
+
+            united = reconcile([(f"table {i}", t.columns) for i, t in enumerate(tables)])
+            tables = [m.table(t) for m, t in zip(united.mappings, tables)]
+            columns = united.columns
         coded = set.intersection(*(set(t._codes) for t in tables))
         return Table(columns, {c.name: np.concatenate([t[c.name] for t in tables])
                                for c in columns},
@@ -150,4 +176,4 @@ def _arrow_string_dtype(pd: Any) -> Any:
 def _is_nullable_integer(column: Column) -> bool:
     if not column.nullable:
         return False
-    return column.value_type == "integer" and column.kind in ("numeric", "categorical")
+    return column.value_type == "integer" and column.kind in ("numeric", "categorical", "id")

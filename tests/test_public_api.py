@@ -44,6 +44,7 @@ def test_hzg_help_lists_every_verb_without_heavy_imports():
             "print(buf.getvalue()); print('jax' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, check=True)
-    for verb in ("keygen", "verify", "inspect", "train", "budget", "schema"):
+    for verb in ("keygen", "verify", "inspect", "sample", "aggregate", "train", "budget",
+                 "schema"):
         assert verb in result.stdout
     assert result.stdout.strip().endswith("False")

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from provisioner._blas import single_threaded_blas
 from provisioner.models.made import MadeConfig, MadeSampler
 
 MAX_STEP = 2.0  # logit change per iteration, against wild targets
@@ -80,7 +81,8 @@ def calibrate_marginals(
 
     def marginals() -> dict[int, np.ndarray]:
         current["out.b"] = bias.astype(np.float32)
-        tokens = MadeSampler(config, current).sample(samples, np.random.default_rng(seed))
+        with single_threaded_blas():  # many small products: OpenBLAS threads only spin
+            tokens = MadeSampler(config, current).sample(samples, np.random.default_rng(seed))
         out = {}
         for c, target in targets.items():
             counts = np.bincount(tokens[:, c], minlength=len(target.counts)).astype(float)

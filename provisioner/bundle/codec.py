@@ -104,6 +104,8 @@ class OpenedBundle:
       file_size: bytes in the file.
       minor_version: the file's minor format version; content of a newer
         minor version than this reader's is parsed leniently.
+      data: the bundle's bytes as read (what a sampler ships to workers,
+        which verify them again).
     """
 
     header: Header
@@ -111,6 +113,7 @@ class OpenedBundle:
     trusted_key: TrustedKey | None
     file_size: int
     minor_version: int = layout.FORMAT_MINOR
+    data: bytes = dataclasses.field(default=b"", repr=False)
 
     @property
     def strict(self) -> bool:
@@ -317,7 +320,7 @@ def decode_bundle(
         raise MalformedPayload(
             f"payload holds {len(tensors)} tensors but the header says {info.tensor_count}"
         )
-    return OpenedBundle(header, tensors, trusted_key, len(data), prefix.minor)
+    return OpenedBundle(header, tensors, trusted_key, len(data), prefix.minor, data)
 
 
 def _check_length(region: str, length: int, limit: int) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from provisioner._blas import single_threaded_blas
 from provisioner.bundle.fields import Fields
 from provisioner.errors import MalformedHeader, MalformedPayload
 
@@ -64,6 +63,19 @@ class MadeConfig:
     def offsets(self) -> np.ndarray:
         """Start of each column's tokens in the one-hot layout (length C+1)."""
         return np.concatenate([[0], np.cumsum(self.token_counts)]).astype(np.int64)
+
+    def sampling_bytes_per_row(self) -> int:
+        """Working memory of one candidate row while a block is sampled.
+
+        The one-hot codes (4 bytes per token), the hidden activations (4 per
+        unit), the logits and running sums of the widest column, the tokens,
+        and the decoded values with their indices (about 24 bytes per column).
+        The sampling scheme sizes its blocks from this, so that a bundle with
+        a huge vocabulary cannot make a reader allocate without bound.
+        """
+        widest = max(self.token_counts)
+        return (4 * self.vocab_size + 4 * sum(self.hidden) + 8 * widest
+                + 28 * self.num_columns)
 
     def to_plain(self) -> dict[str, Any]:
         return {"activation": self.activation, "direct": self.direct,
@@ -269,9 +281,26 @@ class MadeSampler:
             from the allowed tokens only: exact rejection sampling.
         Returns:
           (m, C) int32 tokens, m <= n (m == n without conditions).
+
+        Process-wide BLAS settings are left alone: a caller that runs this
+        on several threads of its own holds BLAS to one thread around them
+        (:func:`provisioner._blas.single_threaded_blas`).
         """
-        with single_threaded_blas():
-            return self._sample(n, rng, dict(conditions or {}))
+        return self.sample_kept(n, rng, conditions)[0]
+
+    def sample_kept(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        conditions: Mapping[int, Sequence[int]] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`sample`, also returning which candidates were kept.
+
+        Returns:
+          the (m, C) tokens and the m increasing indices in ``0..n-1`` of
+          the candidates they are.
+        """
+        return self._sample(n, rng, dict(conditions or {}))
 
     def _sample(self, n: int, rng: np.random.Generator,
                 conditions: dict[int, Sequence[int]]) -> np.ndarray:
@@ -282,6 +311,7 @@ class MadeSampler:
         codes = np.zeros((cfg.vocab_size, n), dtype=np.float32)
         post = [np.empty((h, n), dtype=np.float32) for h in cfg.hidden]
         tokens = np.zeros((cfg.num_columns, n), dtype=np.int32)
+        alive = np.arange(n, dtype=np.int64)  # candidate index of each column
         for c in range(cfg.num_columns):
             s, e = offsets[c], offsets[c + 1]
             rows = codes.shape[1]
@@ -322,9 +352,10 @@ class MadeSampler:
                 weights, u = weights[:, keep], u[keep]
                 post = [p[:, keep] for p in post]
                 codes, tokens = codes[:, keep], tokens[:, keep]
+                alive = alive[keep]
             tokens[c] = _draw(weights, u)
             codes[s + tokens[c], np.arange(codes.shape[1])] = 1.0
-        return np.ascontiguousarray(tokens.T)
+        return np.ascontiguousarray(tokens.T), alive
 
 
 def _exp_shifted(logits: np.ndarray) -> np.ndarray:

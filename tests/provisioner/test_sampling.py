@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from provisioner.errors import ConfigError, SamplingError
-from provisioner.generator import BLOCK_ROWS, load
+from provisioner.generator import load
+from provisioner.scheme import DEFAULT_BLOCK_ROWS as BLOCK_ROWS
 from provisioner.sinks import write_rows
 from provisioner.table import Table
 from tests.conftest import VECTORS
@@ -37,8 +38,8 @@ def same(a: Table, b: Table) -> bool:
 def test_seed_fixes_the_rows_whatever_the_batch_size(generator):
     n = 2 * BLOCK_ROWS + 123
     whole = generator.sample(n, seed=42)
-    for batch_size, workers in ((1000, 1), (BLOCK_ROWS, 2), (n, 3)):
-        parts = list(generator.iter_batches(n, batch_size=batch_size, seed=42, workers=workers))
+    for batch_size, threads in ((1000, 1), (BLOCK_ROWS, 2), (n, 3)):
+        parts = list(generator.iter_batches(n, batch_size=batch_size, seed=42, threads=threads))
         assert [p.num_rows for p in parts[:-1]] == [batch_size] * (len(parts) - 1)
         assert same(Table.concat(parts), whole)
     assert not same(generator.sample(n, seed=43), whole)
