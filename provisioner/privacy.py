@@ -1,4 +1,4 @@
-"""The privacy statement signed into every bundle (HZG.md, "Privacy ledger").
+"""The privacy statement signed into every bundle (``header.privacy``, HZG.md section 7).
 
 It records every mechanism that touched the data, grouped in phases, and
 the composed (ε, δ). Within a phase the mechanisms' parameters were fixed

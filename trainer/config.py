@@ -2,8 +2,8 @@
 
 The recipe (model size, learning rate, steps, batch as a fraction of the
 table) is fixed in advance and scaled by the table size, never tuned on the
-private table: tuning on private data would spend budget that no ledger
-records (see ``research/generator_recipe.md``, lesson 3). The defaults were
+private table: tuning on private data would spend budget that no privacy
+statement records (see ``research/generator_recipe.md``, lesson 3). The defaults were
 chosen on the public UCI Adult data.
 
 A TOML file can set any field (``hzg train --config FILE.toml``)::
@@ -111,7 +111,7 @@ class TrainConfig:
       init_from_marginals: start the output biases at the log of the released
         marginals (post-processing, free).
       max_minutes: stop training after this long (steps actually taken are
-        what the ledger records).
+        what the privacy statement records).
       name, owner, version, expires_days: the generator's identity.
       seed: only for non-private runs (a known seed voids DP noise).
     """

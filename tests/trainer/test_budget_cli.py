@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -167,3 +168,54 @@ def test_noise_options_are_exclusive(capsys):
         )
     assert exc.value.code == 2  # a usage error, one line
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# --- the whole training, planned through the trainer's own plan ---------------
+
+
+def test_budget_plans_exactly_what_train_runs(adult_small, tiny_config):
+    import jax
+
+    from trainer.budget import plan_training
+    from trainer.fit import Randomness
+    from trainer.train import prepare_run
+
+    run = prepare_run(adult_small, tiny_config, randomness=Randomness(seed=1))
+    planned = plan_training(tiny_config, rows=run.plan.dpsgd.num_examples, data=adult_small,
+                            num_devices=jax.local_device_count())
+    assert planned == run.plan  # same phases, metadata noise, sigma, steps
+
+
+def test_budget_of_the_whole_training_counts_the_metadata(capsys):
+    from tests.trainer.conftest import EXAMPLE
+
+    whole = run_json_args(capsys, "--data", str(EXAMPLE), "--epsilon", "1")
+    rows = whole["rows"]
+    batch = str(math.ceil(rows / 13))
+    alone = run_json_args(capsys, "--rows", str(rows), "--batch-size", batch,
+                          "--epochs", "20", "--epsilon", "1")
+    assert whole["steps"] == alone["steps"]
+    # the metadata and the row count take part of the budget: more noise
+    assert whole["noise_multiplier"] > 1.05 * alone["noise_multiplier"]
+    assert whole["epsilon"] <= 1.0
+    names = [p["name"] for p in whole["privacy_plan"]["phases"]]
+    assert names == ["row-count", "main"]
+    assert whole["privacy_plan"]["phases"][1]["metadata_noise_multipliers"]["stage_a"] > 1
+
+
+def test_budget_from_a_schema_alone_needs_declared_value_types(tmp_path, capsys):
+    schema = tmp_path / "s.toml"
+    schema.write_text('[columns.age]\nkind = "numeric"\n[columns.sex]\n'
+                      'kind = "categorical"\nvalue_type = "string"\n')
+    assert main(["budget", "--schema", str(schema), "--rows", "1000", "--epsilon", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'age' needs value_type" in err[0]
+    schema.write_text('[columns.age]\nkind = "numeric"\nvalue_type = "integer"\n'
+                      '[columns.sex]\nkind = "categorical"\nvalue_type = "string"\n')
+    out = run_json_args(capsys, "--schema", str(schema), "--rows", "1000", "--epsilon", "1")
+    assert out["plan"] == "training" and out["epsilon"] <= 1.0
+
+
+def run_json_args(capsys, *args: str) -> dict:
+    assert main(["budget", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)

@@ -11,8 +11,9 @@ One module per concern, data flowing top to bottom:
 * :mod:`~trainer.dp.aggregate` — noise once on the clipped sum, divide by the
   expected batch size; an optax transformation.
 * :mod:`~trainer.dp.step` — the jitted, sharded step (and a non-private twin).
-* :mod:`~trainer.dp.accounting` — ε, σ calibration, the privacy ledger.
-* :mod:`~trainer.dp.plan` — a run's public parameters and the budget tracker.
+* :mod:`~trainer.dp.accounting` — ε, σ calibration, composition by phase.
+* :mod:`~trainer.dp.plan` — the DP execution plan (batch selection, clip,
+  noise, steps, neighbouring relation) and the budget tracker.
 
 Names are loaded on first use, so ``hzg budget`` (accounting only) does not
 pay for importing JAX and optax.
@@ -25,14 +26,16 @@ from typing import Any
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "AccountedMechanism": "trainer.dp.accounting",
     "BudgetTracker": "trainer.dp.plan",
     "Chunk": "trainer.dp.sampling",
     "ClippedSum": "trainer.dp.clipping",
-    "DPPlan": "trainer.dp.plan",
+    "DPExecutionPlan": "trainer.dp.plan",
     "DpSgdStep": "trainer.dp.step",
-    "LedgerEntry": "trainer.dp.accounting",
+    "PhaseAccountant": "trainer.dp.accounting",
     "PlainStep": "trainer.dp.step",
-    "PrivacyLedger": "trainer.dp.accounting",
+    "PoissonBatches": "trainer.dp.plan",
+    "ShuffledBatches": "trainer.dp.plan",
     "add_gaussian_noise": "trainer.dp.aggregate",
     "batch_capacity": "trainer.dp.sampling",
     "batch_mesh": "trainer.dp.step",
@@ -63,14 +66,16 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = (
+    "AccountedMechanism",
     "BudgetTracker",
     "Chunk",
     "ClippedSum",
-    "DPPlan",
+    "DPExecutionPlan",
     "DpSgdStep",
-    "LedgerEntry",
+    "PhaseAccountant",
     "PlainStep",
-    "PrivacyLedger",
+    "PoissonBatches",
+    "ShuffledBatches",
     "add_gaussian_noise",
     "batch_capacity",
     "batch_mesh",

@@ -1,9 +1,9 @@
 """Privacy accounting for DP-SGD and the trainer's other mechanisms.
 
 Pure functions over Google's ``dp-accounting`` (PLD by default, RDP as a
-more conservative cross-check) and :class:`PrivacyLedger`, the append-only
-record of every mechanism that touched the data, which is what the bundle's
-privacy statement is made of.
+more conservative cross-check) and :class:`PhaseAccountant`, which composes
+every mechanism that touched the data, phase by phase, into the bundle's
+privacy statement.
 
 Example (the reference setting of issue 3, Adult-sized table)::
 
@@ -37,8 +37,9 @@ from provisioner.errors import ConfigError, PrivacyBudgetError
 
 __all__ = (
     "ACCOUNTANTS",
-    "LedgerEntry",
-    "PrivacyLedger",
+    "AccountedMechanism",
+    "NEIGHBORING_RELATION",
+    "PhaseAccountant",
     "calibrate_noise_multiplier",
     "dp_accounting_version",
     "dpsgd_event",
@@ -48,6 +49,7 @@ __all__ = (
     "event_to_plain",
     "gaussian_epsilon",
     "max_steps_within",
+    "mechanism_event",
 )
 
 Accountant = Literal["pld", "rdp"]
@@ -63,7 +65,7 @@ _MIN_NOISE_MULTIPLIER = 0.1
 
 
 def dp_accounting_version() -> str:
-    """The installed ``dp-accounting`` version, recorded in every ledger."""
+    """The installed ``dp-accounting`` version, recorded in every privacy statement."""
     return importlib.metadata.version("dp-accounting")
 
 
@@ -605,7 +607,7 @@ def event_to_plain(event: dp_accounting.DpEvent) -> dict[str, Any]:
     kind = type(event).__name__
     fields = _EVENT_FIELDS.get(kind)
     if fields is None:
-        raise ConfigError(f"{kind} cannot be recorded in the privacy ledger.")
+        raise ConfigError(f"{kind} cannot be recorded in a privacy statement.")
     plain: dict[str, Any] = {"type": kind}
     for name in fields:
         value = getattr(event, name)
@@ -624,7 +626,7 @@ def event_from_plain(plain: Mapping[str, Any]) -> dp_accounting.DpEvent:
     """Inverse of :func:`event_to_plain`."""
     kind = plain.get("type")
     if kind not in _EVENT_FIELDS:
-        raise ConfigError(f"Unknown privacy event type {kind!r} in the ledger.")
+        raise ConfigError(f"Unknown privacy event type {kind!r}.")
     cls = getattr(dp_accounting, kind)
     kwargs: dict[str, Any] = {}
     for name in _EVENT_FIELDS[kind]:
@@ -659,20 +661,23 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-# --- the ledger ---------------------------------------------------------------
+# --- composing the phases of a run -------------------------------------------
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    """One mechanism that touched the data.
+class AccountedMechanism:
+    """One mechanism that touched the data, as the accountant composes it.
 
     Attributes:
         name: what was released (e.g. ``"row-count"``, ``"dp-sgd"``).
-        phase: the ledger phase it belongs to.
+        phase: the phase it belongs to.
         event: its DpEvent.
         params: plain-data parameters (noise scales, clip norm, q, steps...).
         extra_delta: δ spent outside the accountant (e.g. the thresholding
             of open-domain partition selection).
+        kind: the mechanism's kind in the privacy statement (``"laplace"``,
+            ``"gaussian"``, ``"poisson_subsampled_gaussian"``).
+        columns: the columns whose metadata it released.
     """
 
     name: str
@@ -680,19 +685,12 @@ class LedgerEntry:
     event: dp_accounting.DpEvent
     params: dict[str, Any] = field(default_factory=dict)
     extra_delta: float = 0.0
-
-    def to_plain(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "phase": self.phase,
-            "event": event_to_plain(self.event),
-            "params": self.params,
-            "extra_delta": self.extra_delta,
-        }
+    kind: str = ""
+    columns: tuple[str, ...] = ()
 
 
-class PrivacyLedger:
-    """Append-only record of every DP mechanism, grouped into phases.
+class PhaseAccountant:
+    """Composes every DP mechanism of a run, grouped into phases.
 
     *Within a phase*, mechanisms compose jointly in the accountant: this is
     valid because all their parameters (noise scales, q, steps) were fixed
@@ -704,15 +702,18 @@ class PrivacyLedger:
     (which assumes them fixed in advance), whereas basic composition holds
     for any adaptive choice.
 
-    Typical use by the trainer::
+    What it composes becomes the bundle's
+    :class:`~provisioner.privacy.PrivacyStatement` through
+    :meth:`statement` (the only form that ships)::
 
-        ledger = PrivacyLedger()
-        ledger.begin_phase("row-count")
-        ledger.add("row-count", dp_accounting.LaplaceDpEvent(2.0), {"scale": 2.0})
-        ledger.begin_phase("main")
-        ledger.add("bins", dp_accounting.GaussianDpEvent(8.0), {"sigma": 8.0})
-        ledger.add("dp-sgd", plan.dp_event, plan.to_plain())
-        eps, delta = ledger.total({"row-count": 0.0, "main": 1e-6})
+        acct = PhaseAccountant()
+        acct.begin_phase("row-count")
+        acct.add("row-count", dp_accounting.LaplaceDpEvent(2.0), {"scale": 2.0})
+        acct.begin_phase("main")
+        acct.add("bins", dp_accounting.GaussianDpEvent(8.0), {"sigma": 8.0})
+        acct.add("dp-sgd", plan.dp_event, plan.to_plain())
+        eps, delta = acct.total({"row-count": 0.0, "main": 1e-6})
+        statement = acct.statement({"row-count": 0.0, "main": 1e-6})
 
     Args:
         accountant: ``"pld"`` (default) or ``"rdp"``, used for every phase.
@@ -721,7 +722,7 @@ class PrivacyLedger:
     def __init__(self, *, accountant: Accountant = "pld") -> None:
         _check_accountant(accountant)
         self._accountant: Accountant = accountant
-        self._entries: list[LedgerEntry] = []
+        self._entries: list[AccountedMechanism] = []
         self._phases: list[str] = []
 
     @property
@@ -733,7 +734,7 @@ class PrivacyLedger:
         return tuple(self._phases)
 
     @property
-    def entries(self) -> tuple[LedgerEntry, ...]:
+    def entries(self) -> tuple[AccountedMechanism, ...]:
         return tuple(self._entries)
 
     def begin_phase(self, name: str) -> None:
@@ -753,7 +754,9 @@ class PrivacyLedger:
         params: Mapping[str, Any] | None = None,
         *,
         extra_delta: float = 0.0,
-    ) -> LedgerEntry:
+        kind: str | None = None,
+        columns: Sequence[str] = (),
+    ) -> AccountedMechanism:
         """Record a mechanism in the current phase.
 
         Args:
@@ -761,6 +764,8 @@ class PrivacyLedger:
             event: its DpEvent (checked to be recordable).
             params: plain-data parameters (str/int/float/bool/None/list/dict).
             extra_delta: δ spent outside the accountant, added to the phase δ.
+            kind: its kind in the statement (default: from the event).
+            columns: the columns whose metadata it released.
 
         Returns:
             The stored entry.
@@ -777,11 +782,13 @@ class PrivacyLedger:
         plain = dict(params or {})
         _check_plain(plain, name)
         non_negative(extra_delta=extra_delta)
-        entry = LedgerEntry(name, self._phases[-1], event, plain, float(extra_delta))
+        entry = AccountedMechanism(
+            name, self._phases[-1], event, plain, float(extra_delta),
+            kind or _kind_of(event), tuple(columns))
         self._entries.append(entry)
         return entry
 
-    def phase_entries(self, phase: str) -> tuple[LedgerEntry, ...]:
+    def phase_entries(self, phase: str) -> tuple[AccountedMechanism, ...]:
         if phase not in self._phases:
             raise ConfigError(
                 f"Unknown phase {phase!r}; phases: {', '.join(self._phases)}."
@@ -821,35 +828,64 @@ class PrivacyLedger:
         return {p: float(delta_by_phase[p]) for p in self._phases}
 
     def total(self, delta_by_phase: Mapping[str, float]) -> tuple[float, float]:
-        """(ε, δ) of the whole ledger: phases add up (basic composition)."""
+        """(ε, δ) of the whole run: phases add up (basic composition)."""
         deltas = self._deltas(delta_by_phase)
-        eps = sum(self.phase_epsilon(p, d) for p, d in deltas.items())
-        delta = sum(self.phase_delta(p, d) for p, d in deltas.items())
+        eps = math.fsum(self.phase_epsilon(p, d) for p, d in deltas.items())
+        delta = math.fsum(self.phase_delta(p, d) for p, d in deltas.items())
         return eps, delta
 
-    def to_plain(self, delta_by_phase: Mapping[str, float]) -> dict[str, Any]:
-        """The ledger as msgpack-plain data: mechanisms, per-phase and total (ε, δ)."""
+    def statement(self, delta_by_phase: Mapping[str, float]) -> Any:
+        """The bundle's :class:`~provisioner.privacy.PrivacyStatement`.
+
+        Each phase's ε is its joint composition at its accountant δ; its δ
+        adds the extra δ's; the totals are the sums. A mechanism's params
+        gain ``extra_delta`` when it has one.
+        """
+        from provisioner.privacy import Mechanism, Phase, PrivacyStatement
+
         deltas = self._deltas(delta_by_phase)
-        phases = []
-        for phase, delta in deltas.items():
-            phases.append(
-                {
-                    "name": phase,
-                    "epsilon": self.phase_epsilon(phase, delta),
-                    "accountant_delta": delta,
-                    "delta": self.phase_delta(phase, delta),
-                    "mechanisms": [e.to_plain() for e in self.phase_entries(phase)],
-                }
-            )
-        eps = sum(p["epsilon"] for p in phases)
-        delta = sum(p["delta"] for p in phases)
-        return {
-            "accountant": self._accountant,
-            "dp_accounting_version": dp_accounting_version(),
-            "neighboring_relation": NEIGHBORING_RELATION,
-            "privacy_unit": "row",
-            "composition": {"within_phase": "joint", "across_phases": "basic"},
-            "phases": phases,
-            "epsilon": eps,
-            "delta": delta,
-        }
+        phases = tuple(
+            Phase(name, float(self.phase_epsilon(name, d)), float(self.phase_delta(name, d)))
+            for name, d in deltas.items()
+        )
+        mechanisms = tuple(
+            Mechanism(e.name, e.phase, e.kind,
+                      dict(e.params, **({"extra_delta": e.extra_delta}
+                                        if e.extra_delta else {})),
+                      e.columns)
+            for e in self._entries
+        )
+        return PrivacyStatement(
+            dp=True,
+            epsilon=math.fsum(p.epsilon for p in phases),
+            delta=math.fsum(p.delta for p in phases),
+            accountant=self._accountant,
+            accountant_library=f"dp-accounting {dp_accounting_version()}",
+            phases=phases,
+            mechanisms=mechanisms,
+            neighboring=NEIGHBORING_RELATION,
+        )
+
+
+def _kind_of(event: dp_accounting.DpEvent) -> str:
+    if isinstance(event, dp_accounting.LaplaceDpEvent):
+        return "laplace"
+    if isinstance(event, dp_accounting.GaussianDpEvent):
+        return "gaussian"
+    return "poisson_subsampled_gaussian"
+
+
+def mechanism_event(kind: str, params: Mapping[str, Any]) -> dp_accounting.DpEvent:
+    """Rebuild a statement mechanism's DpEvent from its kind and params.
+
+    This is how a reader with dp-accounting re-runs the accounting of a
+    shipped :class:`~provisioner.privacy.PrivacyStatement`.
+    """
+    if kind == "laplace":
+        return dp_accounting.LaplaceDpEvent(params["scale"] / params.get("sensitivity", 1.0))
+    if kind == "gaussian":
+        return dp_accounting.GaussianDpEvent(params["noise_multiplier"])
+    if kind == "poisson_subsampled_gaussian":
+        return dpsgd_event(params["noise_multiplier"], params["sampling_probability"],
+                           int(params["steps"]))
+    raise ConfigError(f"Unknown mechanism kind {kind!r} in the privacy statement.")

@@ -1,4 +1,5 @@
-"""The privacy ledger: joint composition within a phase, basic across phases."""
+"""Composing a run by phase: joint within a phase, basic across phases, and
+the privacy statement that ships."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import msgpack
 import pytest
 
 from provisioner.errors import ConfigError
+from provisioner.privacy import PrivacyStatement
 from trainer.dp.accounting import (
-    PrivacyLedger,
+    PhaseAccountant,
     dp_accounting_version,
     dpsgd_event,
     epsilon,
-    event_from_plain,
     gaussian_epsilon,
+    mechanism_event,
 )
 
 Q = 0.01
@@ -22,26 +24,27 @@ DELTA = 1e-6
 
 
 @pytest.fixture(scope="module")
-def ledger() -> PrivacyLedger:
-    ledger = PrivacyLedger()
+def ledger() -> PhaseAccountant:
+    ledger = PhaseAccountant()
     ledger.begin_phase("row-count")
     ledger.add("row-count", dp_accounting.LaplaceDpEvent(4.0), {"scale": 4.0})
     ledger.begin_phase("main")
     ledger.add(
         "bins",
         dp_accounting.GaussianDpEvent(12.0),
-        {"sigma": 12.0, "columns": ["age", "hours"]},
+        {"noise_multiplier": 12.0, "sigma": 12.0},
+        columns=["age", "hours"],
     )
     ledger.add(
         "vocabulary",
         dp_accounting.GaussianDpEvent(15.0),
-        {"sigma": 15.0, "threshold": 40.5},
+        {"noise_multiplier": 15.0, "sigma": 15.0, "threshold": 40.5},
         extra_delta=1e-7,
     )
     ledger.add(
         "dp-sgd",
         dpsgd_event(1.5, Q, STEPS),
-        {"noise_multiplier": 1.5, "sampling_prob": Q, "steps": STEPS},
+        {"noise_multiplier": 1.5, "sampling_probability": Q, "steps": STEPS},
     )
     return ledger
 
@@ -69,32 +72,37 @@ def test_phases_add_up(ledger):
     assert delta == pytest.approx(DELTA + 1e-7)  # accountant δ + partition-selection δ
 
 
-def test_to_plain_is_msgpack_plain_and_replayable(ledger):
-    plain = ledger.to_plain({"row-count": 0.0, "main": DELTA})
+def test_statement_is_what_ships_msgpack_plain_and_replayable(ledger):
+    statement = ledger.statement({"row-count": 0.0, "main": DELTA})
+    plain = statement.to_plain()
     packed = msgpack.packb(plain, strict_types=True)  # plain types only
     assert msgpack.unpackb(packed) == plain
+    # the bundle's reader accepts it as it is
+    assert PrivacyStatement.from_plain(msgpack.unpackb(packed)) == statement
     assert plain["accountant"] == "pld"
-    assert plain["dp_accounting_version"] == dp_accounting_version()
-    assert plain["neighboring_relation"] == "add_or_remove_one"
+    assert plain["accountant_library"] == f"dp-accounting {dp_accounting_version()}"
+    assert plain["neighboring"] == "add_or_remove_one"
     assert [p["name"] for p in plain["phases"]] == ["row-count", "main"]
-    mechanisms = [m["name"] for p in plain["phases"] for m in p["mechanisms"]]
+    mechanisms = [m["name"] for m in plain["mechanisms"]]
     assert mechanisms == ["row-count", "bins", "vocabulary", "dp-sgd"]
-    assert plain["phases"][1]["mechanisms"][0]["params"]["columns"] == ["age", "hours"]
+    assert [m["kind"] for m in plain["mechanisms"]] == [
+        "laplace", "gaussian", "gaussian", "poisson_subsampled_gaussian"]
+    assert plain["mechanisms"][1]["columns"] == ["age", "hours"]
+    assert plain["mechanisms"][2]["params"]["extra_delta"] == 1e-7
     eps, delta = ledger.total({"row-count": 0.0, "main": DELTA})
     assert (plain["epsilon"], plain["delta"]) == pytest.approx((eps, delta))
-    # A reader can recompute the main phase from the stored events alone.
-    events = [event_from_plain(m["event"]) for m in plain["phases"][1]["mechanisms"]]
-    replay = PrivacyLedger()
+    # A reader with dp-accounting can recompute the main phase from the
+    # shipped kinds and params alone.
+    replay = PhaseAccountant()
     replay.begin_phase("main")
-    for i, event in enumerate(events):
-        replay.add(f"m{i}", event)
-    assert replay.phase_epsilon("main", DELTA) == pytest.approx(
-        plain["phases"][1]["epsilon"]
-    )
+    for m in plain["mechanisms"]:
+        if m["phase"] == "main":
+            replay.add(m["name"], mechanism_event(m["kind"], m["params"]))
+    assert replay.phase_epsilon("main", DELTA) == pytest.approx(plain["phases"][1]["epsilon"])
 
 
 def test_rdp_ledger():
-    ledger = PrivacyLedger(accountant="rdp")
+    ledger = PhaseAccountant(accountant="rdp")
     ledger.begin_phase("main")
     ledger.add("dp-sgd", dpsgd_event(1.0, Q, STEPS))
     assert ledger.total({"main": DELTA})[0] == pytest.approx(
@@ -103,7 +111,7 @@ def test_rdp_ledger():
 
 
 def test_ledger_misuse_is_refused():
-    ledger = PrivacyLedger()
+    ledger = PhaseAccountant()
     with pytest.raises(ConfigError, match="begin_phase"):
         ledger.add("x", dp_accounting.GaussianDpEvent(1.0))
     ledger.begin_phase("main")
@@ -119,5 +127,5 @@ def test_ledger_misuse_is_refused():
     with pytest.raises(ConfigError, match="missing"):
         ledger.total({})
     with pytest.raises(ConfigError):
-        PrivacyLedger(accountant="prv")  # type: ignore[arg-type]
+        PhaseAccountant(accountant="prv")  # type: ignore[arg-type]
     assert len(ledger.entries) == 1  # refused adds left no trace

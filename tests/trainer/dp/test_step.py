@@ -21,7 +21,7 @@ from trainer.dp.accounting import epsilon
 from trainer.dp.aggregate import os_random_key
 from trainer.dp.clipping import vmap_clipper
 from trainer.dp.dense import dense_clipper
-from trainer.dp.plan import DPPlan, budget_tracker, make_plan
+from trainer.dp.plan import DPExecutionPlan, PoissonBatches, budget_tracker, make_plan
 from trainer.dp.sampling import gather, sample_chunks, split_into_chunks
 from trainer.dp.step import DpSgdStep, PlainStep, batch_mesh, masked_mean_loss
 
@@ -240,13 +240,11 @@ def test_make_plan_calibrates_and_binds_everything():
 
 
 def test_budget_tracker_stops_at_the_last_step_within_target():
-    plan = DPPlan(
-        num_examples=32561,
-        sampling_prob=256 / 32561,
+    plan = DPExecutionPlan(
+        PoissonBatches(num_examples=32561, sampling_prob=256 / 32561, capacity=336),
         noise_multiplier=2.0,
         l2_clip=1.0,
         steps=6359,
-        capacity=336,
     )
     tracker = budget_tracker(plan, 1.0, 1e-5)
     n = tracker.max_steps
@@ -271,12 +269,9 @@ def test_plan_validation():
     with pytest.raises(ConfigError):
         make_plan(100, 10, l2_clip=1.0, steps=10, target_epsilon=1.0)  # no δ
     with pytest.raises(ConfigError):
-        DPPlan(
+        PoissonBatches(
             num_examples=100,
             sampling_prob=0.1,
-            noise_multiplier=1.0,
-            l2_clip=1.0,
-            steps=10,
             capacity=10,
             num_devices=4,
         )
