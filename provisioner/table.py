@@ -17,7 +17,7 @@ class Table(Mapping[str, np.ndarray]):
 
     ``table["age"]`` is a numpy array; ``to_pandas()`` and ``to_arrow()``
     convert when pandas or pyarrow are installed (nullable integer columns
-    become pandas ``Int64``).
+    become pandas ``Int64``, boolean ones ``bool`` or ``boolean``).
 
     ``codes`` optionally holds, for string categorical columns, each row's
     index into ``category_labels(column)``: the same values in a form that
@@ -110,9 +110,10 @@ class Table(Mapping[str, np.ndarray]):
                     data[column.name] = pd.Series(values).astype("Int64").array
                 else:
                     data[column.name] = pd.array(values.tolist(), dtype="Int64")
-            elif column.kind == "categorical" and column.value_type == "boolean" \
-                    and column.nullable:
-                data[column.name] = pd.array(values.tolist(), dtype="boolean")
+            elif column.kind == "categorical" and column.value_type == "boolean":
+                # bool, not object: Dask would turn object columns into strings
+                data[column.name] = (pd.array(values.tolist(), dtype="boolean")
+                                     if column.nullable else values.astype(bool))
             elif column.name in self._codes and string_dtype is not None:
                 data[column.name] = pd.array(self._arrow_strings(column, large=True),
                                              dtype=string_dtype)

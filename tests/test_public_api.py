@@ -32,7 +32,7 @@ def test_import_provisioner_pulls_no_heavy_module():
                             cwd=ROOT, check=True)
     loaded = set(json.loads(result.stdout))
     assert not loaded & {"jax", "jaxlib", "optax", "pandas", "trainer", "dp_accounting",
-                         "torch", "pyarrow"}
+                         "torch", "pyarrow", "dask", "distributed"}
 
 
 def test_hzg_help_lists_every_verb_without_heavy_imports():

@@ -138,3 +138,24 @@ def test_failed_write_leaves_nothing(generator, tmp_path):
     with pytest.raises(RuntimeError):
         write_rows(broken(), generator.schema.columns, path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_thread_leaves_blas_alone_and_threads_hold_it_to_one(generator):
+    """A Dask worker samples on one thread: nothing may touch process-wide BLAS
+    settings then. With threads of its own the sampler holds BLAS to one."""
+    from provisioner import _blas
+
+    class DepthMeter:
+        def __init__(self):
+            self.depths = set()
+
+        def drew(self, candidates, kept):
+            self.depths.add(_blas._depth)
+
+        def emitted(self, rows):
+            pass
+
+    for threads, depth in ((1, 0), (2, 1)):
+        meter = DepthMeter()
+        list(generator.iter_batches(3 * BLOCK_ROWS, seed=1, threads=threads, meter=meter))
+        assert meter.depths == {depth}
