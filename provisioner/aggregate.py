@@ -214,7 +214,8 @@ def aggregate(sources: Sequence[RowSource], *, weights: str | Sequence[float] = 
         cost); "equal"; or one non-negative number per source.
       columns: "union" (absent columns are null) or "intersect".
       source_column: add a column with each row's source label.
-      labels: a label per source (default: owner/name, made unique).
+      labels: a label per source (default: the owners, see
+        :func:`default_labels`).
 
     Raises:
       AggregationError: weights that cannot be used (a generator without a
@@ -249,11 +250,15 @@ def aggregate(sources: Sequence[RowSource], *, weights: str | Sequence[float] = 
 
 
 def default_labels(sources: Sequence[RowSource]) -> list[str]:
-    """``owner/name`` of each generator, numbered where two would be equal."""
-    labels = []
-    for i, source in enumerate(sources):
-        info = getattr(source, "info", None)
-        labels.append(f"{info.owner}/{info.name}" if info is not None else f"source-{i + 1}")
+    """Each generator's owner; ``owner/name`` where owners repeat; numbered
+    where even those would be equal."""
+    infos = [getattr(source, "info", None) for source in sources]
+    owners = [f"source-{i + 1}" if info is None else info.owner
+              for i, info in enumerate(infos)]
+    if len(set(owners)) == len(owners):
+        return owners
+    labels = [owner if info is None else f"{info.owner}/{info.name}"
+              for owner, info in zip(owners, infos)]
     if len(set(labels)) < len(labels):
         labels = [f"{label}#{i + 1}" for i, label in enumerate(labels)]
     return labels

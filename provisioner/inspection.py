@@ -169,6 +169,7 @@ def short_column(column: Column) -> str:
 def render_side_by_side(paths: list[str], opened: list[OpenedBundle],
                         generators: list[Generator]) -> str:
     """Several bundles in columns: identity, signer, privacy, then every column."""
+    from provisioner.aggregate import default_labels
     from provisioner.errors import AggregationError
     from provisioner.provenance import guarantee, privacy_statement
     from provisioner.reconcile import reconcile
@@ -212,7 +213,7 @@ def render_side_by_side(paths: list[str], opened: list[OpenedBundle],
         shown = [c if len(c) <= w else c[: w - 3] + "..." for c, w in zip(cells, widths)]
         lines.append(f"{label:<{label_width}}  " + "  ".join(
             f"{c:<{w}}" for c, w in zip(shown, widths)).rstrip())
-    labelled = [(f"{g.info.owner}/{g.info.name}", g) for g in generators]
+    labelled = list(zip(default_labels(generators), generators))
     try:
         united = reconcile([(label, g.columns) for label, g in labelled])
         lines.append(f"{'aggregate':<{label_width}}  union of {len(united.columns)} columns; "

@@ -94,10 +94,12 @@ class TerminalProgress:
             self._drawn_at = now
             self._draw(elapsed)
 
+    def _done(self) -> int:
+        """Rows made so far: handed out, or kept in blocks still being filled."""
+        return min(max(self.rows, self.kept), self.total)
+
     def _rate(self, elapsed: float) -> float:
-        """Rows per second so far: rows handed out, or rows kept while none are."""
-        done = self.rows or self.kept
-        return done / elapsed if elapsed > 0 else 0.0
+        return self._done() / elapsed if elapsed > 0 else 0.0
 
     def _note(self, elapsed: float) -> None:
         self.noted = True
@@ -119,7 +121,7 @@ class TerminalProgress:
 
     def _draw(self, elapsed: float) -> None:
         rate = self._rate(elapsed)
-        done = min(self.rows, self.total)
+        done = self._done()
         eta = duration((self.total - done) / rate) if rate > 0 else "?"
         share = done / self.total if self.total else 1.0
         text = (f"{done:,} / {self.total:,} rows  {share:5.1%}  {rate:,.0f} rows/s  "

@@ -176,7 +176,7 @@ def render(record: dict[str, Any]) -> str:
     by_source = record["output"].get("rows_by_source")
     if by_source:
         total = max(sum(by_source.values()), 1)
-        lines.append("  rows        " + ", ".join(
+        lines.append(f"  {'rows':<{width}}  " + ", ".join(
             f"{label} {count:,} ({count / total:.1%})" for label, count in by_source.items()))
     statement = record["privacy"]["statement"]
     lines.append(f"privacy     {statement[0]}")

@@ -70,7 +70,7 @@ def pattern_id(name: str, pattern: str) -> Column:
 
 def bundle(columns: Sequence[Column], *, rows: int | None = 1000, dp: bool = True,
            name: str = "gen", owner: str = "owner", seed: int = 0,
-           bias: Sequence[float] | None = None) -> Bundle:
+           bias: Sequence[float] | None = None, expires_at: int | None = None) -> Bundle:
     """A bundle of ``columns`` with random weights (``bias``: the output biases)."""
     if not dp:
         columns = [Column(**{**c.__dict__, "metadata": "exact"}) for c in columns]
@@ -96,7 +96,7 @@ def bundle(columns: Sequence[Column], *, rows: int | None = 1000, dp: bool = Tru
     else:
         privacy = PrivacyStatement.non_private()
     generator_id = hashlib.sha256(f"{owner}/{name}/{seed}".encode()).hexdigest()[:32]
-    return Bundle(GeneratorInfo(generator_id, name, 1, owner, CREATED_AT),
+    return Bundle(GeneratorInfo(generator_id, name, 1, owner, CREATED_AT, expires_at),
                   ModelSpec("made", config.to_plain()), schema.to_plain(),
                   privacy.to_plain(), {"software": "tests"}, tensors)
 

@@ -63,8 +63,8 @@ def test_codes_are_remapped_and_rare_stays_rare(bank, clinic):
     frame = table.to_pandas()
     plain = Table(table.columns, dict(table.items())).to_pandas()  # values, no codes
     assert frame.equals(plain)
-    from_bank = frame[frame["source"] == "bank/customers"]
-    from_clinic = frame[frame["source"] == "clinic/patients"]
+    from_bank = frame[frame["source"] == "bank"]
+    from_clinic = frame[frame["source"] == "clinic"]
     # Tromso is only the clinic's; the bank folds rare cities into __rare__
     assert "Tromso" not in set(from_bank["city"]) and "__rare__" in set(from_bank["city"])
     assert "__rare__" not in set(from_clinic["city"].dropna())
@@ -73,7 +73,7 @@ def test_codes_are_remapped_and_rare_stays_rare(bank, clinic):
     assert from_bank["age"].dropna().between(18, 66).all()
     assert (from_bank["age"] == from_bank["age"].round()).all()
     assert np.array_equal(table["row"], np.arange(1, 20_001, dtype=float)
-                          * np.where(frame["source"] == "bank/customers", 1, np.nan),
+                          * np.where(frame["source"] == "bank", 1, np.nan),
                           equal_nan=True)
 
 
@@ -89,8 +89,8 @@ def test_table_concat_remaps_codes_of_different_tables():
 def test_kind_mismatch_names_the_column_and_both_kinds(bank):
     other = b.generator([b.numeric("city", [0, 10])], owner="other", seed=3)
     with pytest.raises(AggregationError,
-                       match="'city' is categorical string at bank/customers but numeric "
-                             "integer at other/gen"):
+                       match="'city' is categorical string at bank but numeric "
+                             "integer at other"):
         aggregate([bank, other])
 
 
@@ -106,18 +106,18 @@ def test_categorical_integers_meet_numeric_columns():
 def test_rows_weights_follow_the_dp_counts(bank, clinic):
     mix = aggregate([bank, clinic], source_column="source")
     assert mix.weighting == "rows" and np.allclose(mix.weights, [0.75, 0.25])
-    share = np.mean(mix.sample(40_000, seed=9)["source"] == "bank/customers")
+    share = np.mean(mix.sample(40_000, seed=9)["source"] == "bank")
     # binomial standard error 0.0022; 5 of them: false failure below 1e-6
     assert abs(share - 0.75) < 5 * np.sqrt(0.75 * 0.25 / 40_000)
     explicit = aggregate([bank, clinic], weights=[1, 3], source_column="source")
-    share = np.mean(explicit.sample(40_000, seed=9)["source"] == "bank/customers")
+    share = np.mean(explicit.sample(40_000, seed=9)["source"] == "bank")
     assert abs(share - 0.25) < 5 * np.sqrt(0.75 * 0.25 / 40_000)
 
 
 def test_weights_are_checked(bank):
     no_count = b.generator([b.categorical("c", ["a"])], dp=False, rows=None,
                            owner="lab", seed=7)
-    with pytest.raises(AggregationError, match="lab/gen releases no DP row count"):
+    with pytest.raises(AggregationError, match="lab releases no DP row count"):
         aggregate([bank, no_count])
     assert aggregate([bank, no_count], weights="equal").weights.tolist() == [0.5, 0.5]
     for weights in ([1], [1, -1], [0, 0], "most"):
@@ -128,13 +128,13 @@ def test_weights_are_checked(bank):
 def test_conditions_filter_the_mixture(bank, clinic):
     mix = aggregate([bank, clinic], source_column="source")
     only_clinic = mix.sample(500, seed=1, where={"city": "Tromso"})
-    assert set(only_clinic["source"]) == {"clinic/patients"}
+    assert set(only_clinic["source"]) == {"clinic"}
     either = mix.sample(4000, seed=1, where={"city": ["Tromso", "Oslo"]})
-    assert set(either["source"]) == {"clinic/patients", "bank/customers"}
-    assert set(mix.sample(300, seed=1, where={"source": "bank/customers"})["source"]) \
-        == {"bank/customers"}
+    assert set(either["source"]) == {"clinic", "bank"}
+    assert set(mix.sample(300, seed=1, where={"source": "bank"})["source"]) \
+        == {"bank"}
     no_ward = mix.sample(300, seed=1, where={"ward": None})
-    assert set(no_ward["source"]) == {"bank/customers"}
+    assert set(no_ward["source"]) == {"bank"}
     with pytest.raises(ImpossibleCondition, match="no source generator"):
         mix.sample(5, seed=1, where={"city": "Paris"})
     with pytest.raises(SamplingError, match="unknown column"):
@@ -156,7 +156,7 @@ def test_provenance_names_every_owner_and_the_rule(bank, clinic):
     mix = aggregate([bank, clinic], source_column="source")
     request = Request(mix, 10, seed=3, where=None)
     found = record(mix, request, files=["bank.hzg", "clinic.hzg"])
-    assert [s["label"] for s in found["sources"]] == ["bank/customers", "clinic/patients"]
+    assert [s["label"] for s in found["sources"]] == ["bank", "clinic"]
     first = found["sources"][0]
     assert first["signer"]["key_id"] == b.key("bank").key_id and first["signer"]["verified"]
     assert first["generator"]["id"] == bank.info.id and first["dp_rows"] == 3000

@@ -54,12 +54,15 @@ def test_aggregate_writes_rows_and_provenance(lab, capsys):
     assert b.key("clinic").key_id in err
 
 
-@pytest.mark.parametrize("trusted, broken", [("bank", None), (None, "clinic")])
-def test_one_bad_bundle_fails_the_whole_command(lab, capsys, trusted, broken):
-    trust = lab / "keys" / "bank.pub" if trusted else lab / "keys"
-    if broken:
-        data = (lab / f"{broken}.hzg").read_bytes()
-        (lab / f"{broken}.hzg").write_bytes(data[:-10])
+@pytest.mark.parametrize("problem", ["untrusted", "truncated", "expired"])
+def test_one_bad_bundle_fails_the_whole_command(lab, capsys, problem):
+    trust = lab / "keys" / "bank.pub" if problem == "untrusted" else lab / "keys"
+    if problem == "truncated":
+        data = (lab / "clinic.hzg").read_bytes()
+        (lab / "clinic.hzg").write_bytes(data[:-10])
+    if problem == "expired":
+        b.bundle(COLUMNS_CLINIC, owner="clinic", expires_at=b.CREATED_AT + 1).save(
+            lab / "clinic.hzg", b.key("clinic"))
     before = set(lab.iterdir())
     code, out, err = run(capsys, "aggregate", lab / "bank.hzg", lab / "clinic.hzg", "-n", 10,
                          "--trust", trust, "-o", lab / "mix.parquet", "--seed", 1)
