@@ -30,6 +30,7 @@ TRAINER_COMMANDS = {
     "train": "train a generator on a table and write a signed .hzg (on-prem)",
     "schema": "draft a schema file for a table, for you to review",
     "budget": "plan a privacy budget: epsilon for a noise level, or the reverse",
+    "evaluate": "measure a generator's utility and privacy against the real rows (on-prem)",
 }
 EXIT_ERROR = 1
 EXIT_INTERNAL = 3

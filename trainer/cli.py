@@ -1,4 +1,4 @@
-"""Trainer verbs of the ``hzg`` command: ``train``, ``schema``, ``budget``.
+"""Trainer verbs of the ``hzg`` command: ``train``, ``schema``, ``budget``, ``evaluate``.
 
 ``provisioner.cli`` hands these verbs over before parsing, so importing this
 module must stay cheap: heavy imports happen inside each verb.
@@ -146,6 +146,76 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _columns(text: str | None) -> list[str]:
+    return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+
+def _refuse_overwrite(paths: Sequence[str | None], force: bool) -> None:
+    for path in paths:
+        if path and Path(path).exists() and not force:
+            raise ConfigError(f"{path} already exists; pass --force to replace it")
+        if path and not (Path(path).parent if str(Path(path).parent) else Path(".")).is_dir():
+            raise ConfigError(f"folder {Path(path).parent} does not exist")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from provisioner._atomic import atomic_output
+    from provisioner.cli import open_from_args
+    from provisioner.generator import Generator
+    from trainer.evaluate import evaluate_generator
+    from trainer.evaluate.frames import read_real
+    from trainer.evaluate.report import render_html
+
+    if not args.output.endswith((".html", ".htm")):
+        raise ConfigError(f"-o {args.output} should end in .html")
+    _refuse_overwrite([args.output, args.json], args.force)
+    opened = open_from_args(args, args.bundle)
+    generator = Generator.from_opened(opened)
+    train, holdout = read_real(args.real), read_real(args.holdout)
+    result = evaluate_generator(
+        generator, train, holdout, rows=args.rows, seed=args.seed, target=args.target,
+        sensitive=_columns(args.sensitive), quasi_identifiers=_columns(args.quasi_identifiers))
+    page = render_html(result)
+    with atomic_output(args.output) as temp:
+        Path(temp).write_text(page, encoding="utf-8")
+    if args.json:
+        import json
+
+        with atomic_output(args.json) as temp:
+            Path(temp).write_text(json.dumps(result.to_plain(), indent=2, sort_keys=True,
+                                             allow_nan=False) + "\n", encoding="utf-8")
+    print("hzg: warning: these metrics were computed on the real data and are NOT "
+          "differentially private; keep the report on-prem", file=sys.stderr)
+    for verdict in result.verdicts():
+        print(f"{verdict.status:<5}  {verdict.area}: {verdict.finding}")
+    print(f"report       {args.output}" + (f"\nmetrics      {args.json}" if args.json else ""))
+    return 0
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from provisioner.cli import _trust_arguments
+
+    parser.add_argument("bundle", metavar="MODEL.hzg", help="the generator to evaluate")
+    _trust_arguments(parser)
+    parser.add_argument("--real", required=True, metavar="TRAIN",
+                        help="the real rows the generator was trained on (CSV or Parquet)")
+    parser.add_argument("--holdout", required=True, metavar="HOLDOUT",
+                        help="real rows of the same population it never saw")
+    parser.add_argument("--target", metavar="COL", help="column to predict (utility, bias)")
+    parser.add_argument("--sensitive", metavar="COLS",
+                        help="comma-separated columns whose groups the bias view compares")
+    parser.add_argument("--quasi-identifiers", metavar="COLS",
+                        help="comma-separated columns of the uniqueness (k-anonymity) view")
+    parser.add_argument("-o", "--output", required=True, metavar="REPORT.html",
+                        help="where to write the self-contained HTML report")
+    parser.add_argument("--json", metavar="METRICS.json", help="also write every figure as JSON")
+    parser.add_argument("--rows", type=int, metavar="N",
+                        help="synthetic rows to draw (default: as many as --real)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the synthetic sample and the attacks (default 0)")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _debug_flag()
     parser = _Parser(prog="hzg", parents=[common])
@@ -190,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      help=budget.__doc__.split("\n")[0])
     budget.add_arguments(budget_parser)
     budget_parser.set_defaults(run=budget.run)
+
+    evaluate = verbs.add_parser("evaluate", parents=[common],
+                                help="measure a generator's utility and privacy against the "
+                                     "real rows; an HTML report (on-prem, not DP)")
+    _evaluate_arguments(evaluate)
+    evaluate.set_defaults(run=_cmd_evaluate)
     return parser
 
 
