@@ -9,12 +9,14 @@ Benchmarks call::
     result = fit_and_sample("mst", train, 26048, epsilon=1.0, delta=1e-5, seed=0)
     result.frame, result.fit_seconds, result.rows_per_second, result.peak_rss_mb
 
-Peers: ``mst``, ``aim``, ``dpctgan`` (smartnoise-synth, DP) and ``ctgan``,
-``tvae`` (SDV, **no DP**; ``epsilon`` must be None for them).
+Peers: ``mst``, ``aim``, ``dpctgan`` (smartnoise-synth, DP), ``dpmm-mst``,
+``dpmm-aim`` (dpmm, DP) and ``ctgan``, ``tvae`` (SDV, **no DP**; ``epsilon``
+must be None for them). ``column_pair_trends(real, synthetic)`` scores a
+sample with SDMetrics' QualityReport in the same way.
 
 Where a peer runs. smartnoise-synth and sdv pin ``pandas<3`` (and
 smartnoise-synth ``opacus<0.15``), so they cannot live in the project venv
-(pandas 3, opacus 1.6). They live in a separate venv, by default
+(pandas 3, opacus 1.6), and dpmm pins ``pandas==2.1.0``. They live in a separate venv, by default
 ``<repo>/.venv-peers`` (override with ``HZG_PEERS_PYTHON=/path/to/python``;
 several paths separated by ``os.pathsep``; ``none`` disables the lookup).
 A peer importable by the current interpreter runs "in-process"; otherwise it
@@ -37,6 +39,12 @@ back to None; nulls in numeric columns set ``nullable=True``. SDV:
 ``TVAESynthesizer(metadata)`` (300 epochs, CPU). ``seed`` seeds numpy, random
 and torch in the fitting process (smartnoise's OpenDP noise for bounds is not
 seedable).
+dpmm: ``MSTPipeline`` / ``AIMPipeline(epsilon=0.9·ε, delta=δ,
+proc_epsilon=0.1·ε)``: PrivTree DP discretisation of numeric columns on
+bounds found with DP, the rest of ε for the model; dpmm reads category
+lists from the data (not DP, in the peer's favour). AIM's rounds are
+bounded to ``DPMM_AIM_ROUNDS`` with ``DPMM_AIM_ITERS`` inference iterations
+each, or it runs for many minutes per table.
 
 The returned frame has the input's columns in order: numeric columns numeric
 (integer when the input column was integer and the sample has no nulls,
@@ -66,8 +74,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
-PEERS = ("mst", "aim", "dpctgan", "ctgan", "tvae")
-DP_PEERS = ("mst", "aim", "dpctgan")
+PEERS = ("mst", "aim", "dpctgan", "ctgan", "tvae", "dpmm-mst", "dpmm-aim")
+DP_PEERS = ("mst", "aim", "dpctgan", "dpmm-mst", "dpmm-aim")
+DPMM_PEERS = ("dpmm-mst", "dpmm-aim")
+# AIM plans 16 rounds per column by default and refits a graphical model
+# each round (474 s on adult at full strength): bound the rounds (the budget
+# is then split over fewer, less noisy measurements) and the inner iterations.
+DPMM_AIM_ROUNDS = 30
+DPMM_AIM_ITERS = 300
 PREPROCESSOR_FRACTION = 0.1
 NULL_TOKEN = "<null>"
 _TEST_PEER = "_resample"  # internal: bootstrap of the training rows, for tests
@@ -78,9 +92,13 @@ _IMPORTS = {
     "dpctgan": ("snsynth", "snsynth.pytorch.nn.dpctgan"),
     "ctgan": ("sdv.single_table",),
     "tvae": ("sdv.single_table",),
+    "dpmm-mst": ("dpmm.pipelines",),
+    "dpmm-aim": ("dpmm.pipelines",),
+    "sdmetrics": ("sdmetrics.reports.single_table",),
 }
 _DISTRIBUTIONS = {"mst": "smartnoise-synth", "aim": "smartnoise-synth",
-                  "dpctgan": "smartnoise-synth", "ctgan": "sdv", "tvae": "sdv"}
+                  "dpctgan": "smartnoise-synth", "ctgan": "sdv", "tvae": "sdv",
+                  "dpmm-mst": "dpmm", "dpmm-aim": "dpmm", "sdmetrics": "sdmetrics"}
 
 
 class PeerUnavailable(RuntimeError):
@@ -117,8 +135,8 @@ def _probe_here() -> dict[str, Any]:
             except Exception as error:  # noqa: BLE001 - report any import failure
                 reason = f"{type(error).__name__}: {error}".splitlines()[0]
                 out["peers"][peer] = reason[:200]
-    for dist in ("smartnoise-synth", "sdv", "ctgan", "opacus", "torch", "pandas",
-                 "numpy"):
+    for dist in ("smartnoise-synth", "sdv", "ctgan", "dpmm", "sdmetrics", "opacus", "torch",
+                 "pandas", "numpy"):
         try:
             out["versions"][dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -224,7 +242,8 @@ def _version(dist: str) -> str:
 
 def _fit_sample_local(peer: str, train: Any, n: int, numeric: list[str],
                       categorical: list[str], epsilon: float | None, delta: float,
-                      seed: int) -> tuple[Any, float, float, str]:
+                      seed: int, max_categories: int | None = None
+                      ) -> tuple[Any, float, float, str]:
     """Fit ``peer`` on ``train``, draw ``n`` rows: (frame, fit s, sample s, notes)."""
     import warnings
 
@@ -236,6 +255,9 @@ def _fit_sample_local(peer: str, train: Any, n: int, numeric: list[str],
         start = time.perf_counter()
         out = train.sample(n=n, replace=True, random_state=seed).reset_index(drop=True)
         return out, fit, time.perf_counter() - start, "bootstrap of the training rows"
+    if peer in DPMM_PEERS:
+        return _fit_sample_dpmm(peer, train, n, numeric, categorical, epsilon, delta, seed,
+                                max_categories)
     if peer in DP_PEERS:
         from snsynth import Synthesizer
 
@@ -310,6 +332,129 @@ def _fit_sample_local(peer: str, train: Any, n: int, numeric: list[str],
     raise ValueError(f"unknown peer {peer!r}; one of {', '.join(PEERS)}")
 
 
+def peer_settings(peer: str) -> str:
+    """The settings of a peer that change its output (for benchmark caches)."""
+    if peer == "dpmm-aim":
+        return f"rounds={DPMM_AIM_ROUNDS} n_iters={DPMM_AIM_ITERS} pre={PREPROCESSOR_FRACTION}"
+    if peer in DP_PEERS:
+        return f"defaults pre={PREPROCESSOR_FRACTION}"
+    return "defaults"
+
+
+def _pool_rare(data: Any, categorical: list[str], max_categories: int | None,
+               placeholder: str = "<other>") -> list[str]:
+    """Pool values beyond each column's ``max_categories`` most frequent (in place)."""
+    pooled = []
+    if not max_categories:
+        return pooled
+    for column in categorical:
+        counts = data[column].value_counts()
+        if len(counts) > max_categories:
+            keep = set(counts.index[:max_categories])
+            values = data[column]
+            data[column] = values.where(values.isin(keep) | values.isna(), placeholder)
+            pooled.append(column)
+    return pooled
+
+
+def _fit_sample_dpmm(peer: str, train: Any, n: int, numeric: list[str],
+                     categorical: list[str], epsilon: float | None, delta: float, seed: int,
+                     max_categories: int | None) -> tuple[Any, float, float, str]:
+    """dpmm's MST or AIM pipeline with its DP discretisation (PrivTree)."""
+    from dpmm.pipelines import AIMPipeline, MSTPipeline
+
+    if epsilon is None:
+        raise ValueError(f"{peer} is a DP synthesizer: give epsilon")
+    data = train.copy()
+    for column in categorical:
+        data[column] = [None if v is None or v != v else str(v)
+                        for v in data[column].tolist()]
+        data[column] = data[column].astype(object)
+    pooled = _pool_rare(data, categorical, max_categories)
+    pre_eps = PREPROCESSOR_FRACTION * epsilon
+    aim = peer == "dpmm-aim"
+    gen_kwargs = {"rounds": DPMM_AIM_ROUNDS, "n_iters": DPMM_AIM_ITERS} if aim else {}
+    cls = AIMPipeline if aim else MSTPipeline
+    start = time.perf_counter()
+    model = cls(epsilon=float(epsilon) - pre_eps, delta=float(delta),
+                proc_epsilon=pre_eps, gen_kwargs=gen_kwargs)
+    model.fit(data, domain={}, random_state=seed)
+    fit = time.perf_counter() - start
+    start = time.perf_counter()
+    out = model.generate(n_records=n, random_state=seed)
+    sample = time.perf_counter() - start
+    settings = (f"dpmm {_version('dpmm')} {cls.__name__}, eps={epsilon:g} in all "
+                f"({PREPROCESSOR_FRACTION:g} of it for PrivTree DP discretisation, auto "
+                f"bins) delta={delta:g}; category lists read from the data (dpmm's "
+                f"default, not DP)")
+    if aim:
+        settings += (f"; rounds bounded to {DPMM_AIM_ROUNDS} (default 16 per column), "
+                     f"{DPMM_AIM_ITERS} inference iterations per round (default 1000)")
+    if pooled:
+        settings += (f"; values beyond the {max_categories} most frequent pooled in "
+                     f"{', '.join(pooled)}")
+    return out, fit, sample, settings
+
+
+def _column_pair_trends_local(real: Any, synthetic: Any, numeric: list[str],
+                              categorical: list[str]) -> dict[str, Any]:
+    from sdmetrics.reports.single_table import QualityReport
+
+    metadata = {"columns": {**{c: {"sdtype": "numerical"} for c in numeric},
+                            **{c: {"sdtype": "categorical"} for c in categorical}}}
+    report = QualityReport()
+    report.generate(real, synthetic, metadata, verbose=False)
+    properties = report.get_properties()
+    scores = dict(zip(properties["Property"], properties["Score"]))
+    details = report.get_details("Column Pair Trends")
+    pairs = [[str(a), str(b), float(v)] for a, b, v in
+             zip(details["Column 1"], details["Column 2"], details["Score"])]
+    return {"column_shapes": float(scores.get("Column Shapes", float("nan"))),
+            "column_pair_trends": float(scores.get("Column Pair Trends", float("nan"))),
+            "pairs": pairs, "version": _version("sdmetrics")}
+
+
+def column_pair_trends(real: Any, synthetic: Any, *, timeout_s: float | None = None
+                       ) -> dict[str, Any]:
+    """SDMetrics' QualityReport (numeric dtypes numerical, the rest categorical).
+
+    Returns ``{"column_pair_trends", "column_shapes", "pairs": [[a, b, score]],
+    "version"}``; runs in the peers venv when sdmetrics is not importable here.
+    """
+    real = real.reset_index(drop=True)
+    synthetic = synthetic[list(real.columns)].reset_index(drop=True)
+    numeric, categorical = _column_kinds(real)
+    for frame in (real, synthetic):
+        for column in categorical:
+            frame[column] = [None if v is None or v != v else str(v)
+                             for v in frame[column].tolist()]
+        for column in numeric:
+            frame[column] = frame[column].astype(float)
+    status, python, probe = _locate("sdmetrics")
+    if status.startswith("missing"):
+        raise PeerUnavailable(f"sdmetrics: {status}")
+    if python == "in-process":
+        return _column_pair_trends_local(real, synthetic, numeric, categorical)
+    job_dir = Path(tempfile.mkdtemp(prefix="hzg-sdmetrics-"))
+    try:
+        parquet = importlib.util.find_spec("pyarrow") is not None and probe.get("pyarrow")
+        real_file = _write_frame(real, job_dir / "real", bool(parquet))
+        synth_file = _write_frame(synthetic, job_dir / "synthetic", bool(parquet))
+        (job_dir / "job.json").write_text(json.dumps({
+            "task": "sdmetrics", "real": real_file.name, "synthetic": synth_file.name,
+            "numeric": numeric, "categorical": categorical}))
+        done = subprocess.run([python, str(Path(__file__).resolve()), "--worker",
+                               str(job_dir)], capture_output=True, text=True,
+                              env=_worker_env(), cwd=str(job_dir), timeout=timeout_s)
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"sdmetrics worker ({python}) exited with "
+                               f"{done.returncode}:\n{tail}")
+        return json.loads((job_dir / "result.json").read_text())
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
 def _conform(out: Any, train: Any, numeric: list[str], categorical: list[str]) -> Any:
     """The sample with the input's column order and dtype conventions."""
     import numpy as np
@@ -368,6 +513,13 @@ def _worker(job_dir: str) -> int:
     """Worker entry (peers venv): job.json + train.* in, sample.* + result.json out."""
     job_path = Path(job_dir)
     job = json.loads((job_path / "job.json").read_text())
+    if job.get("task") == "sdmetrics":
+        real = _read_frame(job_path / job["real"], job["categorical"])
+        synthetic = _read_frame(job_path / job["synthetic"], job["categorical"])
+        result = _column_pair_trends_local(real, synthetic, job["numeric"],
+                                           job["categorical"])
+        (job_path / "result.json").write_text(json.dumps(result))
+        return 0
     train = _read_frame(job_path / job["train_file"], job["categorical"])
     if job["train_file"].endswith(".csv"):  # CSV loses integer-vs-string: restore kinds
         import pandas as pd
@@ -375,7 +527,7 @@ def _worker(job_dir: str) -> int:
             train[column] = pd.to_numeric(train[column], errors="coerce")
     out, fit, sample, settings = _fit_sample_local(
         job["peer"], train, job["n"], job["numeric"], job["categorical"],
-        job["epsilon"], job["delta"], job["seed"])
+        job["epsilon"], job["delta"], job["seed"], job.get("max_categories"))
     out = _conform(out, train, job["numeric"], job["categorical"])
     sample_file = _write_frame(out, job_path / "sample", job["parquet"])
     (job_path / "result.json").write_text(json.dumps({
@@ -386,14 +538,16 @@ def _worker(job_dir: str) -> int:
 
 def _run_worker(python: str, peer: str, train: Any, n: int, numeric: list[str],
                 categorical: list[str], epsilon: float | None, delta: float, seed: int,
-                timeout_s: float | None, parquet: bool) -> PeerResult:
+                timeout_s: float | None, parquet: bool,
+                max_categories: int | None = None) -> PeerResult:
     job_dir = Path(tempfile.mkdtemp(prefix=f"hzg-peer-{peer}-"))
     try:
         train_file = _write_frame(train, job_dir / "train", parquet)
         (job_dir / "job.json").write_text(json.dumps({
             "peer": peer, "n": int(n), "epsilon": epsilon, "delta": float(delta),
             "seed": int(seed), "numeric": numeric, "categorical": categorical,
-            "train_file": train_file.name, "parquet": parquet}))
+            "train_file": train_file.name, "parquet": parquet,
+            "max_categories": max_categories}))
         with open(job_dir / "stdout.txt", "wb") as out, \
                 open(job_dir / "stderr.txt", "wb") as err:
             process = subprocess.Popen(
@@ -449,12 +603,15 @@ def _column_kinds(train: Any) -> tuple[list[str], list[str]]:
 
 def fit_and_sample(peer: str, train: Any, n: int, *, epsilon: float | None,
                    delta: float = 1e-5, seed: int = 0,
-                   timeout_s: float | None = None) -> PeerResult:
+                   timeout_s: float | None = None,
+                   max_categories: int | None = None) -> PeerResult:
     """Fit ``peer`` on ``train`` (a pandas DataFrame) and draw ``n`` rows.
 
     Numeric dtypes are continuous columns, everything else categorical.
     ``epsilon`` is required for the DP peers and must be None for ``ctgan`` and
-    ``tvae``. Raises PeerUnavailable, TimeoutError, or RuntimeError (worker
+    ``tvae``. ``max_categories`` (dpmm peers only) pools the values beyond each
+    categorical column's most frequent into one, so that a high-cardinality
+    column fits in the peer's domain. Raises PeerUnavailable, TimeoutError, or RuntimeError (worker
     failure, with the tail of its stderr).
     """
     if peer not in PEERS and peer != _TEST_PEER:
@@ -478,7 +635,7 @@ def fit_and_sample(peer: str, train: Any, n: int, *, epsilon: float | None,
     here_parquet = importlib.util.find_spec("pyarrow") is not None
     if python == "in-process" and timeout_s is None:
         out, fit, sample, settings = _fit_sample_local(
-            peer, train, n, numeric, categorical, epsilon, delta, seed)
+            peer, train, n, numeric, categorical, epsilon, delta, seed, max_categories)
         frame = _conform(out, train, numeric, categorical)
         return PeerResult(frame=frame, fit_seconds=fit, sample_seconds=sample,
                           rows_per_second=n / sample if sample > 0 else float("inf"),
@@ -487,7 +644,7 @@ def fit_and_sample(peer: str, train: Any, n: int, *, epsilon: float | None,
         python = sys.executable
     parquet = here_parquet and bool(probe.get("pyarrow", False))
     return _run_worker(python, peer, train, n, numeric, categorical, epsilon, delta,
-                       seed, timeout_s, parquet)
+                       seed, timeout_s, parquet, max_categories)
 
 
 def main(argv: list[str] | None = None) -> int:

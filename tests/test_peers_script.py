@@ -39,7 +39,7 @@ def _table(rows: int = 60):
 
 def test_all_peers_listed_and_none_runs_in_a_subprocess_when_lookup_disabled(peers):
     status = peers.available_peers()
-    assert set(status) == {"mst", "aim", "dpctgan", "ctgan", "tvae"}
+    assert set(status) == {"mst", "aim", "dpctgan", "ctgan", "tvae", "dpmm-mst", "dpmm-aim"}
     for value in status.values():
         assert value == "in-process" or value.startswith("missing: ")
 
@@ -49,7 +49,7 @@ def test_missing_peer_is_a_clear_error(peers):
     missing = [name for name, value in status.items() if value.startswith("missing")]
     if not missing:
         pytest.skip("every peer is importable here")
-    epsilon = 1.0 if missing[0] in ("mst", "aim", "dpctgan") else None
+    epsilon = 1.0 if missing[0] in peers.DP_PEERS else None
     with pytest.raises(peers.PeerUnavailable):
         peers.fit_and_sample(missing[0], _table(), 10, epsilon=epsilon)
 
@@ -57,6 +57,8 @@ def test_missing_peer_is_a_clear_error(peers):
 def test_epsilon_rules(peers):
     with pytest.raises(ValueError):
         peers.fit_and_sample("mst", _table(), 10, epsilon=None)
+    with pytest.raises(ValueError):
+        peers.fit_and_sample("dpmm-aim", _table(), 10, epsilon=None)
     with pytest.raises(ValueError):
         peers.fit_and_sample("ctgan", _table(), 10, epsilon=1.0)
     with pytest.raises(ValueError):
@@ -93,3 +95,19 @@ def test_worker_timeout_and_failure_are_reported(peers, tmp_path):
     with pytest.raises(TimeoutError):
         peers._run_worker(sys.executable, peers._TEST_PEER, table, 5, numeric,
                           categorical, None, 1e-5, 0, 0.01, False)
+
+
+def test_rare_values_are_pooled_for_dpmm(peers):
+    frame = pd.DataFrame({"city": ["a"] * 5 + ["b"] * 3 + ["c", "d", None]})
+    pooled = peers._pool_rare(frame, ["city"], 2)
+    assert pooled == ["city"]
+    assert frame["city"].tolist()[:8] == ["a"] * 5 + ["b"] * 3
+    assert frame["city"].tolist()[8:10] == ["<other>", "<other>"]
+    assert frame["city"].isna().tolist()[-1]
+
+
+def test_missing_sdmetrics_is_a_clear_error(peers):
+    if peers._probe("in-process")["peers"].get("sdmetrics") == "ok":
+        pytest.skip("sdmetrics is importable here")
+    with pytest.raises(peers.PeerUnavailable):
+        peers.column_pair_trends(_table(), _table())
