@@ -4,7 +4,7 @@
         [--epsilons 1 3] [--runs 1] [--fast] [--peers dpmm-mst dpmm-aim]
         [--baseline-root DIR] [--cache out/zoo] [--json FILE]
 
-Each table ``DIR/NAME.csv.gz`` (default ``../shared/data/zoo`` beside the
+Each table ``DIR/NAME.csv.gz`` (default: ``shared/data/zoo`` in the folder holding the
 repository) is split 80/20 with ``numpy.random.default_rng(0).permutation``
 (first 80% train); the training part is written back as CSV text and given
 to ``trainer.train`` exactly as ``hzg train FILE`` reads it, with one
