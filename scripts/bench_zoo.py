@@ -219,7 +219,7 @@ class Coder:
             code[np.isnan(values)] = k - 1
             return code.astype(np.int64)
         lookup, other = self.values[name], k - 2
-        return np.array([k - 1 if v is None else lookup.get(v, other)
+        return np.array([k - 1 if v is None or v != v else lookup.get(v, other)
                          for v in column.tolist()], dtype=np.int64)
 
     def codes(self, frame: Any) -> dict[str, np.ndarray]:
