@@ -32,14 +32,21 @@ from provisioner.models.made import MadeConfig, MadeSampler
 
 MAX_STEP = 2.0  # logit change per iteration, against wild targets
 MODEL_RELATIVE_ERROR = 0.1
+ABSENT_LOGIT = -1e4  # exp(-1e4) is 0 in float32: an absent token is never drawn
 
 
 @dataclasses.dataclass(frozen=True)
 class MarginalTarget:
-    """Released noisy counts of a column's tokens and their noise variances."""
+    """Released noisy counts of a column's tokens and their noise variances.
+
+    ``absent`` marks tokens that the releases show to be (near) empty, such
+    as a rare token into which no value was clearly folded: calibration
+    removes them from the output instead of keeping a floor probability.
+    """
 
     counts: np.ndarray
     variances: np.ndarray
+    absent: np.ndarray | None = None
 
 
 def _blend(model: np.ndarray, target: MarginalTarget, total: float) -> np.ndarray:
@@ -96,6 +103,8 @@ def calibrate_marginals(
         blended = _blend(have[c], target, total)
         # never ask for exactly zero: a token the data has may be hidden by noise
         goal[c] = np.maximum(blended / blended.sum(), 0.1 / samples)
+        if target.absent is not None:
+            goal[c] = np.where(target.absent, 0.1 / samples, goal[c])
         goal[c] /= goal[c].sum()
     for iteration in range(iterations):
         for c, want in goal.items():
@@ -103,5 +112,8 @@ def calibrate_marginals(
             bias[offsets[c]:offsets[c + 1]] += step
         if iteration + 1 < iterations:
             have = marginals()
+    for c, target in targets.items():
+        if target.absent is not None:
+            bias[offsets[c]:offsets[c + 1]][np.asarray(target.absent, bool)] = ABSENT_LOGIT
     current["out.b"] = bias.astype(np.float32)
     return current

@@ -104,6 +104,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                    report=reports)
     bundle.save(out, key)
     report = reports[0]
+    for notice in report.notices:
+        print(f"hzg: notice: {notice}", file=sys.stderr)
     opened = decode_bundle(out.read_bytes(),
                            trust=TrustStore([TrustedKey(key.public_key, key.name, "own")]))
     privacy_plain = opened.header.privacy

@@ -172,8 +172,10 @@ def _numeric_from_text(name: str, cells: np.ndarray, null: np.ndarray,
 
 
 def _decimals_of_text(text: str) -> int:
+    """Decimal places a number needs: trailing zeros do not count ("3.0" needs
+    none, as pandas writes integer-valued floats), so such a column is integral."""
     mantissa, _, exponent = text.lower().partition("e")
-    digits = len(mantissa.partition(".")[2])
+    digits = len(mantissa.partition(".")[2].rstrip("0"))
     places = digits - (int(exponent) if exponent else 0)
     return int(min(max(places, 0), MAX_DECIMALS))
 

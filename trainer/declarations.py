@@ -14,6 +14,9 @@ A schema file is TOML or JSON with one entry per column::
     rare = true              # other values may occur: keep a rare token
     nullable = true
 
+    [columns.education-num]
+    determined_by = "education"   # a function of education: generated from it
+
     [columns.ssn]
     drop = true
 
@@ -38,7 +41,7 @@ from provisioner.schema import DATETIME_UNITS
 
 KINDS = ("categorical", "numeric", "datetime", "id")
 _KEYS = {"kind", "drop", "categories", "rare", "nullable", "bounds", "decimals", "edges",
-         "unit", "format", "pattern", "value_type"}
+         "unit", "format", "pattern", "value_type", "determined_by"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +61,7 @@ class ColumnDeclaration:
     unit: str | None = None
     format: str | None = None
     pattern: str | None = None
+    determined_by: str | None = None  # a functional dependency: source column
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,11 +123,24 @@ class Declarations:
         return {name: c.kind for name, c in self.columns.items() if c.kind and not c.drop}
 
     def check_columns(self, table_columns: Iterable[str]) -> None:
+        table_columns = list(table_columns)
         missing = sorted(set(self.columns) - set(table_columns))
         if missing:
             raise SchemaFileError(
                 f"{self.source} names column(s) {missing} that the table does not have"
             )
+        for name, column in self.columns.items():
+            source = column.determined_by
+            if source is None:
+                continue
+            if source not in table_columns or self.get(source).drop:
+                raise SchemaFileError(
+                    f"{self.source}: column {name!r} is determined_by {source!r}, which "
+                    "the table does not have")
+            if table_columns.index(source) > table_columns.index(name):
+                raise SchemaFileError(
+                    f"{self.source}: column {name!r} is determined_by {source!r}, which "
+                    "comes after it; put the source column first in the table")
 
 
 def _column(name: str, entry: Any) -> ColumnDeclaration:
@@ -172,11 +189,13 @@ def _column(name: str, entry: Any) -> ColumnDeclaration:
         if entry["unit"] not in DATETIME_UNITS:
             raise SchemaFileError(f"{where}: unit must be one of {DATETIME_UNITS}")
         fields["unit"] = entry["unit"]
-    for key in ("format", "pattern", "value_type"):
+    for key in ("format", "pattern", "value_type", "determined_by"):
         if key in entry:
             if not isinstance(entry[key], str):
                 raise SchemaFileError(f"{where}: {key} must be a string")
             fields[key] = entry[key]
+    if fields.get("determined_by") == name:
+        raise SchemaFileError(f"{where}: a column cannot be determined_by itself")
     return ColumnDeclaration(name, **fields)
 
 

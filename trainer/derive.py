@@ -9,6 +9,7 @@ here, and each value either was declared public by the owner
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from provisioner.schema import Column, Schema
 from trainer.calibrate import MarginalTarget
 from trainer.column_types import TypedTable
 from trainer.declarations import Declarations
+from trainer.dependencies import dependency_mapping
 from trainer.releases.needs import MetadataOptions, plan_needs
 from trainer.releases.noise import MetadataNoise, NoiseSource
 from trainer.releases.record import Release
@@ -27,6 +29,8 @@ from trainer.releases.stage_b import run_stage_b
 __all__ = ("RARE_LABEL", "DerivedMetadata", "derive_metadata")
 
 RARE_LABEL = "__rare__"
+RARE_Z = 2.0  # the rare token is kept when its noisy count exceeds 2 standard deviations
+MOSTLY_RARE = 0.5  # above this noisy share of rare values, tell the owner
 
 
 def _null_estimate(stage_a: StageA, name: str) -> tuple[float, float]:
@@ -39,13 +43,17 @@ def _with_null(target: MarginalTarget, nullable: bool, fallback: int | None,
                null_count: float, null_var: float) -> MarginalTarget:
     """Add the null token, or fold nulls into the token they are encoded as."""
     counts, variances = list(target.counts), list(target.variances)
+    absent = None if target.absent is None else list(target.absent)
     if nullable:
         counts.append(null_count)
         variances.append(null_var)
+        if absent is not None:
+            absent.append(False)
     elif fallback is not None:
         counts[fallback] += null_count
         variances[fallback] += null_var
-    return MarginalTarget(np.asarray(counts, dtype=float), np.asarray(variances, dtype=float))
+    return MarginalTarget(np.asarray(counts, dtype=float), np.asarray(variances, dtype=float),
+                          None if absent is None else np.asarray(absent, dtype=bool))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +66,18 @@ class DerivedMetadata:
       null_fallback: token used for nulls in a column without a null token.
       marginals: noisy token counts and their noise variances (post-processing
         of DP releases), per column whose releases cover every token.
+      notices: what the owner should know, from noisy counts only (a column
+        that comes out mostly rare).
+      dependencies: declared functional dependencies, dependent name ->
+        (source name, dependent token per source token), learned in stage B.
     """
 
     schema: Schema
     releases: tuple[Release, ...]
     null_fallback: dict[str, int]
     marginals: dict[str, MarginalTarget] = dataclasses.field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+    dependencies: dict[str, tuple[str, np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
 def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNoise,
@@ -88,6 +102,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     columns: list[Column] = []
     marginals: dict[str, MarginalTarget] = {}
     fallback: dict[str, int] = {}
+    notices: list[str] = []
     null_bar = NULL_Z * noise.vocab_sigma
     for column in table.columns:
         d = declared.get(column.name)
@@ -99,7 +114,8 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
         elif column.kind == "id":
             nullable = False
         else:
-            bar = null_bar if column.name in needs.vocab else NULL_Z * noise.range_sigma
+            categorical_like = column.name in needs.vocab and column.name not in needs.atoms
+            bar = null_bar if categorical_like else NULL_Z * noise.range_sigma
             nullable = stage_a.null_counts.get(column.name, 0.0) > bar
         if column.kind == "categorical":
             if column.value_type == "boolean":
@@ -122,10 +138,21 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                 null_count, null_var = _null_estimate(stage_a, column.name)
                 rest = rows_noisy - sum(counts) - null_count
                 rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
+                # the rare token only stands for values that were folded into
+                # it: when the released counts leave no clear rest, it is absent
+                empty = rest <= RARE_Z * math.sqrt(rest_var)
                 marginals[column.name] = _with_null(
                     MarginalTarget(np.asarray(list(counts) + [max(rest, 0.0)]),
-                                   np.asarray([sigma**2] * len(counts) + [rest_var])),
+                                   np.asarray([sigma**2] * len(counts) + [rest_var]),
+                                   np.asarray([False] * len(counts) + [empty])),
                     nullable, fallback.get(column.name), null_count, null_var)
+                if rows_noisy > 0 and rest > MOSTLY_RARE * rows_noisy:
+                    notices.append(
+                        f"column {column.name!r}: about {rest / rows_noisy:.0%} of rows "
+                        f"(a noisy estimate) hold values too rare to release at this "
+                        f"budget and come out as {RARE_LABEL}; if its values are public, "
+                        "declare them (categories = [...] in the schema file), or give "
+                        "it a higher epsilon")
         elif column.kind in ("numeric", "datetime"):
             grid = grids[column.name]
             decimals = 0
@@ -159,9 +186,24 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                              origin if d.pattern is None else "public",
                              style=style, pattern=pattern)
         columns.append(out)
+    by_name = {c.name: c for c in columns}
+    dependencies = {}
+    for source_name, dependent_name in needs.dependencies:
+        source_column, dependent = by_name[source_name], by_name[dependent_name]
+        dependencies[dependent_name] = (source_name, dependency_mapping(
+            source_column, dependent, table, fallback, noise.grid_sigma, source))
+        marginals.pop(dependent_name, None)  # it follows from the source's
+        if dependent.kind == "numeric" and any(
+                b - a > 1 for a, b in zip(dependent.grid.bin_starts,
+                                          list(dependent.grid.bin_starts[1:])
+                                          + [dependent.grid.num_cells])):
+            notices.append(f"column {dependent_name!r} is determined_by {source_name!r} "
+                           "but has bins wider than one value: the dependency holds "
+                           "between bins, not exact values; declare its edges to fix them")
     releases: list[Release] = []
     if not dp:
-        return DerivedMetadata(Schema(tuple(columns), rows=None), (), fallback, marginals)
+        return DerivedMetadata(Schema(tuple(columns), rows=None), (), fallback, marginals,
+                               tuple(notices), dependencies)
     z_a = needs.stage_a_multiplier(noise)
     if z_a is not None:
         releases.append(Release(
@@ -177,7 +219,9 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
         releases.append(Release(
             "metadata-stage-b", "main", "gaussian",
             {"noise_multiplier": z_b, "grid_sigma": noise.grid_sigma,
-             "histograms": len(needs.fine)},
-            needs.fine, z_b))
+             "histograms": needs.stage_b_histograms,
+             "dependencies": [list(pair) for pair in needs.dependencies]},
+            tuple(dict.fromkeys(needs.fine + tuple(c for pair in needs.dependencies
+                                                   for c in pair))), z_b))
     return DerivedMetadata(Schema(tuple(columns), rows=rows_noisy), tuple(releases), fallback,
-                         marginals)
+                           marginals, tuple(notices), dependencies)

@@ -171,7 +171,7 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
     mu = 1.0 / gaussian_multiplier_for(main_epsilon, main_delta)
     meta = privacy.metadata_share * mu**2
     has_a = bool(needs.vocab or needs.range_histograms)
-    has_b = bool(needs.fine)
+    has_b = bool(needs.stage_b_histograms)
     share_a = (privacy.vocabulary_share if has_b else 1.0) if has_a else 0.0
     share_b = (1.0 - share_a) if has_b else 0.0
     r = privacy.range_noise_ratio
@@ -181,7 +181,7 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
         vocab_sigma = math.sqrt(weight / (share_a * meta))
         range_sigma = r * vocab_sigma
     if has_b:
-        grid_sigma = math.sqrt(len(needs.fine) / (share_b * meta))
+        grid_sigma = math.sqrt(needs.stage_b_histograms / (share_b * meta))
     per_column = threshold_delta / len(needs.partition) if needs.partition else 1e-12
     noise = MetadataNoise(count_scale=first.laplace_scale("row-count"),
                           vocab_sigma=vocab_sigma, range_sigma=range_sigma,

@@ -40,6 +40,7 @@ from provisioner.privacy import PrivacyStatement
 from trainer.calibrate import calibrate_marginals
 from trainer.config import TrainConfig, default_batch_size
 from trainer.declarations import Declarations
+from trainer.dependencies import pin_dependencies
 from trainer.encode import encode_table
 from trainer.column_types import TypedTable
 from trainer.derive import derive_metadata
@@ -87,6 +88,7 @@ class TrainReport:
     train_seconds: float
     total_seconds: float
     stopped_early: bool
+    notices: tuple[str, ...] = ()  # for the owner, from noisy counts only
 
 
 def _exact_noise() -> MetadataNoise:
@@ -163,8 +165,9 @@ def train(
     )
     provenance = {"software": "hzg 0.1.0", "versions": _versions()}
     tensors = made.to_tensors(model, params)
+    index = {c.name: i for i, c in enumerate(derived.schema.modelled)}
+    tensors = pin_dependencies(model, tensors, index, derived.dependencies)
     if config.calibrate_marginals:
-        index = {c.name: i for i, c in enumerate(derived.schema.modelled)}
         tensors = calibrate_marginals(
             model, tensors, {index[name]: t for name, t in derived.marginals.items()},
             seed=config.seed)
@@ -176,7 +179,8 @@ def train(
             noise_multiplier=dpsgd.noise_multiplier if dp else None, sampling_prob=q,
             expected_batch_size=dpsgd.expected_batch_size,
             compile_seconds=result.compile_seconds, train_seconds=result.train_seconds,
-            total_seconds=time.perf_counter() - started, stopped_early=result.stopped_early))
+            total_seconds=time.perf_counter() - started, stopped_early=result.stopped_early,
+            notices=derived.notices))
     return bundle
 
 

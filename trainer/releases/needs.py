@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from provisioner.errors import SchemaFileError
 from trainer.column_types import TypedTable
 from trainer.declarations import Declarations
 from trainer.releases.noise import MetadataNoise
@@ -24,17 +25,28 @@ class MetadataOptions:
     fine_cells: int = 100
     max_exact_cells: int = 200
     max_categories: int = 1000
+    max_atoms: int = 64
 
 
 @dataclasses.dataclass(frozen=True)
 class Needs:
     """How many histograms each release holds: fixed by kinds and declarations."""
 
-    vocab: tuple[str, ...]  # columns with a vocab/null/shape histogram (σ_vocab)
+    vocab: tuple[str, ...]  # columns with a vocab/null/shape/value histogram (σ_vocab)
     partition: tuple[str, ...]  # the subset using partition selection
     ranged: tuple[str, ...]  # columns with range/decimal/year histograms (σ_range)
     range_histograms: int
     fine: tuple[str, ...]  # columns with a stage-B fine histogram
+    # numeric columns whose exact values are counted (in vocab and partition):
+    # values many rows share become point cells of the fine grid
+    atoms: tuple[str, ...] = ()
+    # declared functional dependencies (source, dependent): a joint token
+    # histogram each, in stage B, whose noisy argmax maps source to dependent
+    dependencies: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def stage_b_histograms(self) -> int:
+        return len(self.fine) + len(self.dependencies)
 
     def stage_a_multiplier(self, noise: MetadataNoise) -> float | None:
         """Effective Gaussian noise multiplier of stage A, or None if empty."""
@@ -43,15 +55,19 @@ class Needs:
         return None if inverse == 0 else inverse ** -0.5
 
     def stage_b_multiplier(self, noise: MetadataNoise) -> float | None:
-        return noise.grid_sigma / math.sqrt(len(self.fine)) if self.fine else None
+        count = self.stage_b_histograms
+        return noise.grid_sigma / math.sqrt(count) if count else None
 
 
 def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
     """Which columns need which release; depends on kinds and declarations only."""
-    vocab, partition, ranged, fine = [], [], [], []
+    vocab, partition, ranged, fine, atoms, dependencies = [], [], [], [], [], []
     range_histograms = 0
+    kinds = {column.name: column.kind for column in table.columns}
     for column in table.columns:
         d = declared.get(column.name)
+        if d.determined_by is not None:
+            dependencies.append(_dependency(column, d.determined_by, kinds))
         if column.kind == "categorical":
             needs_values = column.value_type != "boolean" and d.categories is None
             if needs_values or d.nullable is None:
@@ -61,6 +77,10 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
         elif column.kind in ("numeric", "datetime"):
             if d.edges is None:
                 fine.append(column.name)
+                if column.kind == "numeric":
+                    atoms.append(column.name)
+                    vocab.append(column.name)
+                    partition.append(column.name)
             count = 0
             if d.bounds is None:
                 count += 1  # magnitude (numeric) or year (datetime) histogram, null cell included
@@ -75,5 +95,19 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
         elif column.kind == "id" and column.value_type == "string" and d.pattern is None:
             vocab.append(column.name)
             partition.append(column.name)
-    return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine))
+    return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine),
+                 tuple(atoms), tuple(dependencies))
+
+
+def _dependency(column, source: str, kinds: dict[str, str]) -> tuple[str, str]:
+    """A declared dependency, checked against the kinds (public) only."""
+    if kinds.get(source) != "categorical":
+        raise SchemaFileError(
+            f"column {column.name!r} is determined_by {source!r}, which is not a categorical "
+            "column; only a categorical column can determine another")
+    if column.kind not in ("categorical", "numeric"):
+        raise SchemaFileError(
+            f"column {column.name!r} is a {column.kind} column: only categorical and numeric "
+            "columns can be determined_by another")
+    return source, column.name
 

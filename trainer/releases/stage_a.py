@@ -1,7 +1,8 @@
 """Stage A: one Gaussian release over every column that needs it.
 
-Per-value counts of string columns (kept only above a threshold:
-*partition selection*), null counts, coarse signed-log2 magnitude
+Per-value counts of string columns and of the exact values of numeric
+columns (kept only above a threshold: *partition selection*; a numeric
+value kept is a *point mass*, a value many rows share), null counts, coarse signed-log2 magnitude
 histograms and decimal-place histograms of numeric columns, yearly
 histograms of datetime columns, and the character-class shapes of string
 identifiers. Each row adds 1 to one cell of each histogram, so with noise
@@ -69,6 +70,7 @@ class StageA:
     null_sigmas: dict[str, float] = dataclasses.field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     decimals: dict[str, int] = dataclasses.field(default_factory=dict)
+    atoms: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     patterns: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
@@ -78,7 +80,13 @@ def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: 
     tau = noise.threshold
     for column in table.columns:
         d = declared.get(column.name)
-        if column.name in needs.vocab:
+        if column.name in needs.atoms:
+            # values that many rows share (heaping, point masses): partition
+            # selection over exact values, at the threshold of categories
+            kept, _ = partition_select(column.values[~column.null], noise.vocab_sigma, tau,
+                                       source, options.max_atoms)
+            out.atoms[column.name] = sorted(float(v) for v in kept)
+        elif column.name in needs.vocab:
             if column.kind == "id":
                 out.patterns[column.name] = _select_pattern(column, noise, tau, source)
                 continue

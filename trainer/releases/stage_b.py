@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from provisioner.schema import Grid
-from trainer.binning import fine_edges, occupied_span, quantile_bins, shrink_within_bins
+from trainer.binning import (
+    fine_edges,
+    quantile_bins,
+    shrink_within_bins,
+    significant_span,
+    with_point_cells,
+)
 from trainer.calibrate import MarginalTarget
 from trainer.column_types import TypedTable
 from trainer.declarations import Declarations
@@ -44,14 +50,22 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             hi = hi + 1  # declared bounds are inclusive; cells are half-open
         decimals = d.decimals if d.decimals is not None else stage_a.decimals.get(column.name, 0)
         edges = fine_edges(lo, hi, integral, decimals, options)
+        points = stage_a.atoms.get(column.name, ())
+        if points:
+            edges = with_point_cells(edges, points, 1.0 if integral else 10.0 ** -decimals)
         values = np.clip(column.values[~column.null], edges[0], np.nextafter(edges[-1], -np.inf))
         cells = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
         noisy = noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, source)
-        # Cells under 2σ are more likely noise than mass; the grid's ends are
-        # cut at 3σ so that a lone noisy cell cannot stretch the range (rows
-        # beyond the ends are clipped into the end cells).
+        # Cells under 2σ are more likely noise than mass. Declared bounds are
+        # the output range; otherwise the grid's ends are cut where neither a
+        # cell (3σ) nor the whole tail beyond it is significant, so that a
+        # lone noisy cell cannot stretch the range (rows beyond the ends are
+        # clipped into the end cells) and a thin tail is not cut off.
         weights = np.where(noisy > 2 * noise.grid_sigma, noisy, 0.0)
-        first, last = occupied_span(np.where(noisy > 3 * noise.grid_sigma, noisy, 0.0))
+        if d.bounds is not None:
+            first, last = 0, len(noisy) - 1
+        else:
+            first, last = significant_span(noisy, noise.grid_sigma)
         edges, weights = edges[first:last + 2], weights[first:last + 1]
         max_exact = options.max_exact_tokens if integral else 0
         starts = quantile_bins(weights, options.numeric_bins, max_exact)

@@ -1,0 +1,166 @@
+"""Values come back as themselves: point masses, integer-valued floats, ranges,
+declared bounds, and the rare token only where values were folded into it.
+
+Each test runs the releases (derive_metadata) with seeded noise and decodes
+what the schema says with provisioner.decode, so what is tested is what
+ships. Seeds are fixed; where a test is statistical its false-failure rate is
+stated."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from provisioner.decode import decode_numeric
+from trainer.binning import significant_span, with_point_cells
+from trainer.calibrate import ABSENT_LOGIT
+from trainer.column_types import TypedTable, type_column
+from trainer.declarations import Declarations
+from trainer.derive import RARE_LABEL, derive_metadata
+from trainer.releases import MetadataNoise, MetadataOptions, NoiseSource, plan_needs
+
+NOISE = MetadataNoise(100.0, vocab_sigma=20.0, range_sigma=30.0, grid_sigma=20.0,
+                      threshold_delta=1e-9)
+
+
+def table_of(**columns) -> TypedTable:
+    return TypedTable([type_column(name, values) for name, values in columns.items()],
+                      "test")
+
+
+def derive(table: TypedTable, declared: Declarations | None = None, seed: int = 3):
+    return derive_metadata(table, declared or Declarations.empty(), NOISE,
+                           MetadataOptions(), table.num_rows,
+                           NoiseSource(np.random.default_rng(seed)))
+
+
+def decoded_share(column, tokens_per_bin: dict[int, int], value: float) -> float:
+    tokens = np.concatenate([np.full(n, b) for b, n in tokens_per_bin.items()])
+    values = decode_numeric(column, tokens, np.random.default_rng(0))
+    return float(np.mean(np.isclose(values, value)))
+
+
+def test_point_cells_decode_to_the_value_itself():
+    edges = np.linspace(0.0, 10.0, 11)
+    refined = with_point_cells(edges, [5.7, 3.0, 42.0], 0.1)
+    assert 5.7 in refined and any(np.isclose(refined, 5.8))
+    assert 42.0 not in refined and refined[0] == 0.0 and refined[-1] == 10.0
+    assert np.all(np.diff(refined) > 0)
+
+
+def test_heaped_float_values_come_back_exactly_with_their_frequency():
+    rng = np.random.default_rng(0)
+    n = 8000
+    # 30% of rows at 57.3 exactly, the rest spread over [0, 100) at 0.1
+    values = np.where(rng.random(n) < 0.3, 57.3, np.round(rng.uniform(0, 100, n), 1))
+    cells = [f"{v:.1f}" for v in values]
+    derived = derive(table_of(x=cells))
+    column = derived.schema.column("x")
+    grid = column.grid
+    edges = np.asarray(grid.cell_edges)
+    assert np.any(np.isclose(edges, 57.3))  # a point cell starts at the heap
+    # draw tokens as often as the released counts say (the model's ideal)
+    counts = derived.marginals["x"].counts
+    share = np.maximum(counts, 0) / np.maximum(counts, 0).sum()
+    tokens = {b: int(round(p * 20000)) for b, p in enumerate(share) if p > 0}
+    got = decoded_share(column, tokens, 57.3)
+    assert abs(got - 0.3) < 0.03  # noise σ=20 on ~2400 rows: off by >0.03 is >10σ
+
+
+def test_integer_valued_floats_are_integers():
+    cells = [f"{v}.0" for v in np.random.default_rng(1).integers(0, 9, 3000)]
+    column = table_of(k=cells).column("k")
+    assert column.value_type == "integer"
+    derived = derive(table_of(k=cells))
+    out = derived.schema.column("k")
+    tokens = np.repeat(np.arange(out.grid.num_bins), 100)
+    values = decode_numeric(out, tokens, np.random.default_rng(0))
+    assert np.all(values == np.round(values))
+
+
+def test_declared_bounds_are_the_output_range():
+    rng = np.random.default_rng(2)
+    ages = np.minimum(17 + rng.exponential(15, 20000).astype(int), 90)
+    declared = Declarations.from_plain({"columns": {"age": {"bounds": [17, 90]}}})
+    column = derive(table_of(age=[str(a) for a in ages]), declared).schema.column("age")
+    edges = column.grid.cell_edges
+    assert edges[0] == 17 and edges[-1] == 91  # inclusive 90: cells are half-open
+
+
+def test_a_thin_tail_is_not_cut_at_its_first_quiet_cell():
+    sigma = 20.0
+    rng = np.random.default_rng(4)
+    # a heavy bulk, then 40 cells of 25 rows each: every tail cell is under 3σ,
+    # the tail as a whole (1,000 rows, noise σ·√40 ≈ 126) is far above
+    # 4.5σ·√40 ≈ 569; then 40 empty cells
+    noisy = np.concatenate([np.full(20, 2000.0), np.full(40, 25.0), np.zeros(40)])
+    noisy = noisy + rng.normal(0, sigma, len(noisy))
+    first, last = significant_span(noisy, sigma)
+    assert first == 0 and 40 <= last < 70  # the per-cell rule alone stops at 19
+    assert significant_span(np.concatenate([np.full(20, 2000.0), np.zeros(80)])
+                            + rng.normal(0, sigma, 100), sigma)[1] < 25
+
+
+def test_rare_token_only_where_values_were_folded_into_it():
+    rng = np.random.default_rng(5)
+    n = 6000
+    sex = [str(v) for v in rng.choice(["Male", "Female"], n)]
+    city = [str(v) for v in rng.choice(["A", "B"], n)]
+    for i in range(n):  # two rows in three hold a city of their own
+        if i % 3:
+            city[i] = f"c{i}"
+    derived = derive(table_of(sex=sex, city=city))
+    sex_target = derived.marginals["sex"]
+    city_target = derived.marginals["city"]
+    rare_sex = len(derived.schema.column("sex").categories)
+    rare_city = len(derived.schema.column("city").categories)
+    assert sex_target.absent[rare_sex] and not city_target.absent[rare_city]
+    assert any("city" in notice and RARE_LABEL in notice for notice in derived.notices)
+    assert not any("'sex'" in notice for notice in derived.notices)
+    assert ABSENT_LOGIT < -100
+
+
+def test_atoms_are_counted_in_the_partition_selection_budget():
+    table = table_of(x=["1.5", "2.5"] * 50, c=["a", "b"] * 50)
+    needs = plan_needs(table, Declarations.empty())
+    assert needs.atoms == ("x",) and set(needs.partition) == {"x", "c"}
+    declared = Declarations.from_plain({"columns": {"x": {"edges": [0, 1, 2, 3]}}})
+    assert plan_needs(table, declared).atoms == ()
+
+
+def test_declared_dependency_holds_in_every_synthetic_row():
+    import provisioner
+    from provisioner.bundle import decode_bundle
+    from provisioner.keys import SigningKey, TrustedKey, TrustStore
+    from trainer.config import PrivacyConfig, TrainConfig
+    from trainer.train import train
+
+    pd = __import__("pandas")
+    rng = np.random.default_rng(7)
+    levels = {"HS": 9, "Some-college": 10, "Bachelors": 13, "Masters": 14, "Doctorate": 16}
+    names = list(levels)
+    education = rng.choice(names, 3000, p=[0.4, 0.3, 0.2, 0.07, 0.03])
+    frame = pd.DataFrame({"age": rng.integers(18, 80, 3000), "education": education,
+                          "education-num": [levels[e] for e in education]})
+    declared = Declarations.from_plain(
+        {"columns": {"education-num": {"determined_by": "education"}}})
+    config = TrainConfig(privacy=PrivacyConfig(epsilon=3.0, delta=1e-5), epochs=2)
+    bundle = train(frame, config, declarations=declared)
+    key = SigningKey.generate("t")
+    opened = decode_bundle(bundle.to_bytes(key),
+                           trust=TrustStore([TrustedKey(key.public_key, "t", "m")]))
+    rows = provisioner.Generator.from_opened(opened).sample(20000, seed=3).to_pandas()
+    held = rows["education"].map(levels) == rows["education-num"]
+    assert held.all()
+    stage_b = [m for m in bundle.privacy["mechanisms"] if m["name"] == "metadata-stage-b"][0]
+    assert stage_b["params"]["dependencies"] == [["education", "education-num"]]
+
+
+def test_a_dependency_must_follow_its_source():
+    import pytest
+    from provisioner.errors import SchemaFileError
+
+    declared = Declarations.from_plain({"columns": {"a": {"determined_by": "b"}}})
+    with pytest.raises(SchemaFileError, match="comes after it"):
+        declared.check_columns(["a", "b"])
+    with pytest.raises(SchemaFileError, match="itself"):
+        Declarations.from_plain({"columns": {"a": {"determined_by": "a"}}})
