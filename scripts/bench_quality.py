@@ -203,7 +203,7 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     groups: dict[str, list[dict[str, float]]] = {}
-    for index, (name, fit_sample) in enumerate(candidates):
+    for name, fit_sample in candidates:
         if fit_sample is None:
             print(f"{name:<28}  (not installed)")
             continue
@@ -225,13 +225,11 @@ def main() -> int:
         metrics["solo"] = singleton_rows(synthetic, train)
         metrics["fit"] = fit
         print_row(name, metrics)
-        group = name.split(" #")[0]
-        groups.setdefault(group, []).append(metrics)
-        following = candidates[index + 1][0].split(" #")[0] if index + 1 < len(candidates) \
-            else None
-        if args.runs > 1 and " #" in name and following != group:
-            print_row(f"{group} mean", {k: float(np.mean([m[k] for m in groups[group]]))
-                                        for k in groups[group][0]})
+        groups.setdefault(name.split(" #")[0], []).append(metrics)
+    for group, rows in groups.items():
+        if len(rows) > 1:
+            print_row(f"{group} mean of {len(rows)}",
+                      {k: float(np.mean([m[k] for m in rows])) for k in rows[0]})
     if args.baseline_root:
         for eps in args.epsilons:
             mine = groups.get(f"HZG eps={eps:g}", [])
