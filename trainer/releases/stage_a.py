@@ -38,6 +38,7 @@ MAG_MIN, MAG_MAX = -20, 63
 YEAR_MIN, YEAR_MAX = 1800, 2200
 TICKS_PER_DAY = {"D": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}
 RANGE_Z = 4.5  # a magnitude cell counts as occupied above 4.5 σ (false alarm ~3e-6)
+EXTEND_Z = 2.0
 NULL_Z = 3.0
 
 
@@ -145,8 +146,12 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
                     source: NoiseSource, out: StageA, what: str) -> tuple[int, int]:
     """Release a histogram of ``cells`` plus a null cell; first/last occupied cell.
 
-    A cell counts as occupied above RANGE_Z·σ; the null cell's noisy count is
-    kept for the column's null decision.
+    A cell counts as occupied above RANGE_Z·σ; the cell just above the last
+    one also counts above EXTEND_Z·σ, because a column's maximum often sits
+    alone in a cell of its own (16 for a 1-16 code starts a new power of two)
+    and cutting it there would clip every such row to the value below (a
+    false extension only widens the range, which stage B trims again). The
+    null cell's noisy count is kept for the column's null decision.
     """
     nulls = np.full(int(column.null.sum()), size)
     hist = noisy_histogram(np.append(cells, nulls), size + 1, sigma, source)
@@ -155,7 +160,10 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
     if occupied.size == 0:
         raise InputDataError(_too_small(column.name, what))
-    return int(occupied[0]), int(occupied[-1])
+    last = int(occupied[-1])
+    if last + 1 < size and hist[last + 1] > EXTEND_Z * sigma:
+        last += 1
+    return int(occupied[0]), last
 
 
 def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataNoise,
