@@ -170,6 +170,43 @@ def null_values(column: Column, count: int) -> np.ndarray:
     raise ValueError(f"column {column.name!r} cannot hold nulls")
 
 
+def table_bytes_per_row(columns: tuple[Column, ...] | list[Column]) -> int:
+    """Bytes one decoded row holds in a :class:`~provisioner.table.Table`.
+
+    Eight bytes per value (an int64, float64, datetime64 or object
+    reference), four more for a string column's codes, and the string
+    objects of fresh identifiers, which no other row shares.
+    """
+    total = 0
+    for column in columns:
+        total += 8
+        if column.kind == "categorical" and column.value_type == "string":
+            total += 4
+        if column.kind == "id" and column.style != "sequence":
+            total += 64 + 4 * _id_length(column)
+    return total
+
+
+def decoding_bytes_per_row(columns: tuple[Column, ...] | list[Column]) -> int:
+    """An upper bound on the temporary memory decoding one row needs.
+
+    Columns are decoded one at a time: the largest one counts. A grid draw
+    holds about ten int64/float64 arrays; an identifier holds one entry per
+    character while it is assembled.
+    """
+    largest = 96
+    for column in columns:
+        if column.kind == "id" and column.style != "sequence":
+            largest = max(largest, 32 * _id_length(column) + 128)
+    return largest
+
+
+def _id_length(column: Column) -> int:
+    if column.style == "uuid":
+        return 32
+    return len(column.pattern or "")
+
+
 def make_ids(column: Column, first_row: int, count: int,
              rng: np.random.Generator) -> np.ndarray:
     """Fresh identifiers for rows ``first_row .. first_row + count - 1``."""

@@ -32,13 +32,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from provisioner import decode, scheme
 from provisioner.bundle import Bundle, Header, OpenedBundle, decode_bundle, open_bundle
 from provisioner.bundle.limits import DEFAULT_LIMITS, Limits
-from provisioner.errors import ImpossibleCondition, MalformedHeader, SamplingError
+from provisioner.content import Content, check_content
+from provisioner.errors import ConfigError, ImpossibleCondition, SamplingError
 from provisioner.keys import TrustedKey, TrustStore
-from provisioner.models import family_sampler
-from provisioner.privacy import PrivacyStatement
 from provisioner.sampling import Sampling, where_pairs
 from provisioner.scheme import DrawKey, Drawn
-from provisioner.schema import Column, Schema
+from provisioner.schema import Column
 from provisioner.table import Table
 
 _NULL = object()
@@ -71,43 +70,36 @@ class Generator(Sampling):
     """
 
     def __init__(self, bundle: Bundle, *, verified_by: str | None = None,
-                 strict: bool = True) -> None:
+                 strict: bool = True, content: Content | None = None,
+                 sampler: Any = None) -> None:
         self.bundle = bundle
         self.verified_by = verified_by
         self.trusted_key: TrustedKey | None = None
         self.header: Header | None = None
         self._data = b""
         self.info = bundle.generator
-        self.schema = Schema.from_plain(bundle.schema, strict=strict)
-        self.privacy = PrivacyStatement.from_plain(bundle.privacy, strict=strict)
-        self.sampler = family_sampler(bundle.model, bundle.tensors, strict=strict)
-        modelled = self.schema.modelled
-        counts = tuple(c.num_tokens for c in modelled)
-        if counts != tuple(self.sampler.config.token_counts):
-            raise MalformedHeader(
-                f"schema token counts {counts} do not match the model's "
-                f"{tuple(self.sampler.config.token_counts)}"
-            )
-        if self.privacy.dp:
-            uncovered = [c.name for c in self.schema.columns
-                         if c.metadata == "dp" and c.name not in self.privacy.covered_columns()]
-            if uncovered:
-                raise MalformedHeader(
-                    f"column {uncovered[0]!r} has DP metadata that no mechanism in the "
-                    "privacy ledger accounts for"
-                )
-        elif any(c.metadata == "dp" for c in self.schema.columns):
-            raise MalformedHeader("a non-DP bundle cannot mark metadata as 'dp'")
-        if self.privacy.dp and any(c.metadata == "exact" for c in self.schema.columns):
-            raise MalformedHeader("a DP bundle cannot hold metadata read exactly from data")
-        self._model_index = {c.name: i for i, c in enumerate(modelled)}
-        self._block_rows = scheme.block_rows(self.sampler.config.sampling_bytes_per_row())
+        if content is None:  # a Bundle built in memory: check it as a reader would
+            content = check_content(bundle, strict=strict)
+        self.schema = content.schema
+        self.privacy = content.privacy
+        self.sampler = content.sampler(bundle.tensors) if sampler is None else sampler
+        self._model_index = {c.name: i for i, c in enumerate(self.schema.modelled)}
+        # What one candidate row costs while its block is made and waits to
+        # be written: the model's working memory, decoding, and the decoded
+        # row (fresh identifiers are strings of their own) in up to three
+        # blocks at once. The scheme keeps a block within its byte budget.
+        columns = self.schema.columns
+        self._block_rows = scheme.block_rows(
+            self.sampler.config.sampling_bytes_per_row()
+            + decode.decoding_bytes_per_row(columns)
+            + 3 * decode.table_bytes_per_row(columns))
 
     @classmethod
     def from_opened(cls, opened: OpenedBundle) -> Generator:
         key = opened.trusted_key
         generator = cls(opened.bundle, verified_by=None if key is None else key.name,
-                        strict=opened.strict)
+                        strict=opened.strict, content=opened.content,
+                        sampler=opened.sampler)
         generator.trusted_key = key
         generator.header = opened.header
         generator._data = opened.data
@@ -318,7 +310,13 @@ def load(
       limits: reader limits.
     """
     if trust is not None and not isinstance(trust, TrustStore):
-        paths = [trust] if isinstance(trust, (str, os.PathLike)) else list(trust)
+        try:
+            paths = [trust] if isinstance(trust, (str, os.PathLike)) else list(trust)
+        except TypeError:
+            raise ConfigError("trust must be a TrustStore, a .pub path or folder, or a "
+                              f"list of them, not {type(trust).__name__}") from None
+        if not all(isinstance(p, (str, os.PathLike)) for p in paths):
+            raise ConfigError("trust paths must be strings or paths")
         trust = TrustStore.from_paths(paths)
     elif trust is None and not insecure_skip_verify:
         trust = TrustStore.from_env()

@@ -18,10 +18,14 @@ import math
 from typing import Any
 
 from provisioner.bundle.fields import Fields
+from provisioner.bundle.limits import LEDGER_NAME_CHARS, LIBRARY_CHARS
 from provisioner.errors import MalformedHeader
 
+# Closed lists: a reader refuses a value it does not know, even from a newer
+# minor version, because it could not say what the guarantee means.
 UNITS = ("row",)
 NEIGHBORING = ("add_or_remove_one",)
+ACCOUNTANTS = ("pld", "rdp")
 _REL_TOL = 1e-9
 
 
@@ -97,18 +101,12 @@ class PrivacyStatement:
     def from_plain(cls, plain: Any, *, strict: bool = True) -> PrivacyStatement:
         f = Fields(plain, "header.privacy", strict=strict)
         dp = f.boolean("dp")
-        unit = f.string("unit")
-        neighboring = f.string("neighboring")
-        if unit not in UNITS:
-            raise MalformedHeader(f"header.privacy.unit={unit!r}; this reader knows {UNITS}")
-        if neighboring not in NEIGHBORING:
-            raise MalformedHeader(
-                f"header.privacy.neighboring={neighboring!r}; this reader knows {NEIGHBORING}"
-            )
-        epsilon = f.number("epsilon", nullable=True)
-        delta = f.number("delta", nullable=True)
-        accountant = f.string("accountant", nullable=True, max_len=64)
-        library = f.string("accountant_library", nullable=True, max_len=128)
+        unit = f.string("unit", choices=UNITS)
+        neighboring = f.string("neighboring", choices=NEIGHBORING)
+        epsilon = f.float64("epsilon", nullable=True)
+        delta = f.float64("delta", nullable=True)
+        accountant = f.string("accountant", nullable=True, choices=ACCOUNTANTS)
+        library = f.string("accountant_library", nullable=True, max_len=LIBRARY_CHARS)
         phases = tuple(_phase(Fields(p, f"header.privacy.phases[{i}]", strict=strict))
                        for i, p in enumerate(f.array("phases")))
         mechanisms = tuple(
@@ -123,15 +121,17 @@ class PrivacyStatement:
 
     def _check(self) -> None:
         if not self.dp:
-            if self.epsilon is not None or self.delta is not None or self.mechanisms:
+            if (self.epsilon is not None or self.delta is not None
+                    or self.accountant is not None or self.phases or self.mechanisms):
                 raise MalformedHeader(
-                    "header.privacy says dp=false but records a guarantee or mechanisms"
+                    "header.privacy says dp=false but records a guarantee, an accountant, "
+                    "phases or mechanisms"
                 )
             return
-        if self.epsilon is None or not (0 < self.epsilon < math.inf):
-            raise MalformedHeader("header.privacy.epsilon must be a positive number")
+        if self.epsilon is None or not 0 < self.epsilon:
+            raise MalformedHeader("header.privacy.epsilon must be a positive float")
         if self.delta is None or not (0 <= self.delta < 1):
-            raise MalformedHeader("header.privacy.delta must lie in [0, 1)")
+            raise MalformedHeader("header.privacy.delta must be a float in [0, 1)")
         if self.accountant is None or not self.mechanisms or not self.phases:
             raise MalformedHeader(
                 "header.privacy of a DP bundle must name its accountant, phases and mechanisms"
@@ -150,21 +150,24 @@ class PrivacyStatement:
             raise MalformedHeader(
                 f"header.privacy phases add up to epsilon {eps_sum}, not {self.epsilon}"
             )
-        if not math.isclose(delta_sum, self.delta, rel_tol=_REL_TOL, abs_tol=1e-300):
+        if not math.isclose(delta_sum, self.delta, rel_tol=_REL_TOL):
             raise MalformedHeader(
                 f"header.privacy phases add up to delta {delta_sum}, not {self.delta}"
             )
 
-    def covered_columns(self) -> set[str]:
-        return {name for m in self.mechanisms for name in m.columns}
+    def covered_columns(self) -> frozenset[str]:
+        """Names of every column whose metadata some mechanism released."""
+        return frozenset(name for m in self.mechanisms for name in m.columns)
 
 
 def _phase(f: Fields) -> Phase:
     phase = Phase(
-        name=f.string("name", max_len=64),
-        epsilon=f.number("epsilon", minimum=0.0),
-        delta=f.number("delta", minimum=0.0),
+        name=f.string("name", min_len=1, max_len=LEDGER_NAME_CHARS),
+        epsilon=f.float64("epsilon"),
+        delta=f.float64("delta"),
     )
+    if not phase.epsilon >= 0 or not 0 <= phase.delta < 1:
+        raise MalformedHeader(f"{f.where}: epsilon must be >= 0 and delta in [0, 1)")
     f.done()
     return phase
 
@@ -174,9 +177,9 @@ def _mechanism(f: Fields) -> Mechanism:
     if not all(isinstance(c, str) for c in columns):
         raise MalformedHeader(f"{f.path('columns')} must hold column names")
     mechanism = Mechanism(
-        name=f.string("name", max_len=64),
-        phase=f.string("phase", max_len=64),
-        kind=f.string("kind", max_len=64),
+        name=f.string("name", min_len=1, max_len=LEDGER_NAME_CHARS),
+        phase=f.string("phase", min_len=1, max_len=LEDGER_NAME_CHARS),
+        kind=f.string("kind", min_len=1, max_len=LEDGER_NAME_CHARS),
         params=f.mapping("params"),
         columns=tuple(columns),
     )

@@ -23,17 +23,45 @@ import math
 import re
 from typing import Any
 
+from provisioner.bundle.canonical import CONTROL_CHARACTERS
 from provisioner.bundle.fields import Fields
-from provisioner.errors import MalformedHeader
+from provisioner.bundle.limits import (
+    DEFAULT_LIMITS,
+    FORMAT_CHARS,
+    LABEL_CHARS,
+    NAME_CHARS,
+    PATTERN_UNITS,
+    Limits,
+)
+from provisioner.errors import LimitExceeded, MalformedHeader
 
 KINDS = ("categorical", "numeric", "datetime", "id")
 METADATA_ORIGINS = ("public", "dp", "exact")
 DATETIME_UNITS = ("D", "s", "ms", "us")
 ID_STYLES = ("sequence", "pattern", "uuid")
-_NAME_MAX = 256
+VALUE_TYPES = {
+    "categorical": ("string", "boolean", "integer"),
+    "numeric": ("integer", "float"),
+    "datetime": ("datetime",),
+    "id": ("integer", "string"),
+}
 _DECIMALS = range(-15, 16)
-# pattern alphabet for id columns: 9 digit, A upper, a lower, x hex; \ escapes
-_ID_PATTERN = re.compile(r"^(?:[^\\]|\\.){1,128}$")
+# pattern alphabet for id columns: 9 digit, A upper, a lower, x hex; \c escapes
+_ID_PATTERN = re.compile(r"^(?:[^\\]|\\.)+$", re.S)
+_ID_UNIT = re.compile(r"[^\\]|\\.", re.S)
+# Values decode through float64 ticks (multiples of the column's unit): below
+# 2**53 every tick is an exact integer, so decoding never collapses values.
+MAX_TICK = 2**53
+MAX_WEIGHT = 2**53
+INT64 = (-(2**63), 2**63 - 1)
+# Datetimes span 0001-01-01 to 10000-01-01 (exclusive), in each unit.
+_DAYS = (-719_162, 2_932_897)
+DATETIME_SPAN = {
+    "D": _DAYS,
+    "s": (_DAYS[0] * 86_400, _DAYS[1] * 86_400),
+    "ms": (_DAYS[0] * 86_400_000, _DAYS[1] * 86_400_000),
+    "us": (_DAYS[0] * 86_400_000_000, _DAYS[1] * 86_400_000_000),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +88,9 @@ class Grid:
         }
 
     @classmethod
-    def from_fields(cls, fields: Fields, integral: bool) -> Grid:
+    def from_fields(cls, fields: Fields, *, span: tuple[float, float],
+                    integral: bool, scale: float = 1.0) -> Grid:
+        """Read a grid whose edges, times ``scale``, lie in ``span``."""
         edges = _floats(fields, "cell_edges")
         weights = _floats(fields, "cell_weights")
         starts = fields.array("bin_starts")
@@ -69,10 +99,14 @@ class Grid:
             raise MalformedHeader(f"{where}: need n+1 cell_edges for n cell_weights, n >= 1")
         if any(b <= a for a, b in zip(edges, edges[1:])):
             raise MalformedHeader(f"{where}.cell_edges must increase strictly")
-        if integral and any(e != math.floor(e) or abs(e) > 2**62 for e in edges):
-            raise MalformedHeader(f"{where}.cell_edges of an integer column must be integers")
-        if any(w < 0 for w in weights):
-            raise MalformedHeader(f"{where}.cell_weights must be >= 0")
+        if integral and any(e != math.floor(e) for e in edges):
+            raise MalformedHeader(f"{where}.cell_edges of this column must be integers")
+        lo, hi = span
+        if not (lo <= edges[0] * scale and edges[-1] * scale <= hi):
+            raise MalformedHeader(f"{where}.cell_edges must lie in [{lo:g}, {hi:g}]"
+                                  + (f" after scaling by {scale:g}" if scale != 1 else ""))
+        if any(not 0 <= w <= MAX_WEIGHT for w in weights):
+            raise MalformedHeader(f"{where}.cell_weights must lie in [0, 2**53]")
         if (not starts or any(isinstance(s, bool) or not isinstance(s, int) for s in starts)
                 or starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:]))
                 or starts[-1] >= len(weights)):
@@ -175,56 +209,52 @@ class Column:
 
     @classmethod
     def from_plain(cls, fields: Fields) -> Column:
-        name = fields.string("name", max_len=_NAME_MAX)
-        kind = fields.string("kind")
-        if kind not in KINDS:
-            raise MalformedHeader(f"{fields.path('kind')}={kind!r}; expected one of {KINDS}")
-        value_type = fields.string("value_type")
+        """Read one column map (HZG.md, "Column schema").
+
+        The common keys come first, then the keys of the column's kind; a
+        new column key of a later format version is read in the kind's
+        block below and described in the same section of the spec.
+        """
+        name = fields.string("name", min_len=1, max_len=NAME_CHARS)
+        kind = fields.string("kind", choices=KINDS)
+        value_type = fields.string("value_type", choices=VALUE_TYPES[kind])
         nullable = fields.boolean("nullable")
-        metadata = fields.string("metadata")
-        if metadata not in METADATA_ORIGINS:
-            raise MalformedHeader(
-                f"{fields.path('metadata')} must be one of {METADATA_ORIGINS}")
+        metadata = fields.string("metadata", choices=METADATA_ORIGINS)
         extra: dict[str, Any] = {}
-        allowed_types = {
-            "categorical": ("string", "boolean", "integer"),
-            "numeric": ("integer", "float"),
-            "datetime": ("datetime",),
-            "id": ("integer", "string"),
-        }[kind]
-        if value_type not in allowed_types:
-            raise MalformedHeader(
-                f"{fields.path('value_type')}={value_type!r}; {kind} columns take {allowed_types}"
-            )
         if kind == "categorical":
             extra["categories"] = tuple(_categories(fields, value_type))
-            extra["rare_label"] = fields.string("rare_label", nullable=True, max_len=_NAME_MAX)
+            extra["rare_label"] = fields.string("rare_label", nullable=True,
+                                                max_len=NAME_CHARS)
             if extra["rare_label"] is not None and value_type != "string":
                 raise MalformedHeader(f"{fields.path('rare_label')} is only for string columns")
         if kind == "numeric":
-            extra["decimals"] = fields.integer("decimals", minimum=_DECIMALS.start,
-                                               maximum=_DECIMALS.stop - 1)
-            if value_type == "integer" and extra["decimals"] > 0:
+            decimals = fields.integer("decimals", minimum=_DECIMALS.start,
+                                      maximum=_DECIMALS.stop - 1)
+            if value_type == "integer" and decimals > 0:
                 raise MalformedHeader(f"{fields.path('decimals')} must be <= 0 for integers")
-        if kind in ("numeric", "datetime"):
-            integral = value_type in ("integer", "datetime")
-            extra["grid"] = Grid.from_fields(fields, integral)
+            extra["decimals"] = decimals
+            scale = 10.0 ** decimals if value_type == "float" else 1.0
+            extra["grid"] = Grid.from_fields(fields, span=(-MAX_TICK, MAX_TICK),
+                                             integral=value_type == "integer", scale=scale)
         if kind == "datetime":
-            extra["unit"] = fields.string("unit")
-            if extra["unit"] not in DATETIME_UNITS:
-                raise MalformedHeader(f"{fields.path('unit')} must be one of {DATETIME_UNITS}")
-            extra["format"] = fields.string("format", nullable=True, max_len=64)
+            unit = fields.string("unit", choices=DATETIME_UNITS)
+            extra["unit"] = unit
+            extra["format"] = fields.string("format", nullable=True, min_len=1,
+                                            max_len=FORMAT_CHARS)
+            extra["grid"] = Grid.from_fields(fields, span=DATETIME_SPAN[unit], integral=True)
         if kind == "id":
-            extra["style"] = fields.string("style")
-            extra["pattern"] = fields.string("pattern", nullable=True, pattern=_ID_PATTERN)
-            if extra["style"] not in ID_STYLES:
-                raise MalformedHeader(f"{fields.path('style')} must be one of {ID_STYLES}")
-            if (extra["style"] == "pattern") != (extra["pattern"] is not None):
+            style = fields.string("style", choices=ID_STYLES)
+            pattern = fields.string("pattern", nullable=True, pattern=_ID_PATTERN)
+            if (style == "pattern") != (pattern is not None):
                 raise MalformedHeader(f"{fields.path('pattern')} is required by style 'pattern' only")
-            if (extra["style"] == "sequence") != (value_type == "integer"):
+            if pattern is not None and len(_ID_UNIT.findall(pattern)) > PATTERN_UNITS:
+                raise MalformedHeader(
+                    f"{fields.path('pattern')} is longer than {PATTERN_UNITS} units")
+            if (style == "sequence") != (value_type == "integer"):
                 raise MalformedHeader(f"{fields.path('style')}: integer ids use 'sequence'")
             if nullable:
                 raise MalformedHeader(f"{fields.path('nullable')} must be false for id columns")
+            extra["style"], extra["pattern"] = style, pattern
         fields.done()
         column = cls(name, kind, value_type, nullable, metadata, **extra)
         if column.modelled and column.num_tokens < 1:
@@ -234,15 +264,18 @@ class Column:
 
 def _categories(fields: Fields, value_type: str) -> list[Any]:
     values = fields.array("categories")
-    check = {
-        "string": lambda v: isinstance(v, str),
-        "boolean": lambda v: isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    }[value_type]
-    if not all(check(v) for v in values):
-        raise MalformedHeader(f"{fields.path('categories')} must all be {value_type} values")
+    where = fields.path("categories")
+    kinds = set(map(type, values))
+    expected = {"string": str, "boolean": bool, "integer": int}[value_type]
+    if not kinds <= {expected}:
+        raise MalformedHeader(f"{where} must all be {value_type} values")
+    if value_type == "integer" and values and not (
+            INT64[0] <= min(values) and max(values) <= INT64[1]):
+        raise MalformedHeader(f"{where} must be 64-bit signed integers")
+    if value_type == "string" and values and max(map(len, values)) > LABEL_CHARS:
+        raise MalformedHeader(f"{where} holds a label longer than {LABEL_CHARS} characters")
     if len(set(values)) != len(values):
-        raise MalformedHeader(f"{fields.path('categories')} holds a value twice")
+        raise MalformedHeader(f"{where} holds a value twice")
     return values
 
 
@@ -277,14 +310,16 @@ class Schema:
         return {"columns": [c.to_plain() for c in self.columns], "rows": self.rows}
 
     @classmethod
-    def from_plain(cls, plain: Any, *, strict: bool = True) -> Schema:
+    def from_plain(cls, plain: Any, *, strict: bool = True,
+                   limits: Limits = DEFAULT_LIMITS) -> Schema:
+        check_schema_limits(plain, limits)
         fields = Fields(plain, "header.schema", strict=strict)
         raw_columns = fields.array("columns")
         columns = tuple(
             Column.from_plain(Fields(c, f"header.schema.columns[{i}]", strict=strict))
             for i, c in enumerate(raw_columns)
         )
-        rows = fields.integer("rows", nullable=True, minimum=0)
+        rows = fields.integer("rows", nullable=True, minimum=0, maximum=INT64[1])
         fields.done()
         if not columns:
             raise MalformedHeader("header.schema.columns is empty")
@@ -294,3 +329,59 @@ class Schema:
         if not any(c.modelled for c in columns):
             raise MalformedHeader("header.schema has no modelled column")
         return cls(columns, rows)
+
+
+def check_schema_limits(plain: Any, limits: Limits) -> None:
+    """The schema's cost limits, checked before anything else in it.
+
+    Only arrays are counted; what is not an array is left for the schema
+    checks to refuse (HZG.md, "Limits": cost limits come first).
+    """
+    if not isinstance(plain, dict) or not isinstance(plain.get("columns"), list):
+        return
+    columns = plain["columns"]
+    if len(columns) > limits.max_columns:
+        raise LimitExceeded(f"header.schema has {len(columns)} columns, above the limit "
+                            f"{limits.max_columns}")
+    for i, column in enumerate(columns):
+        if not isinstance(column, dict):
+            continue
+        for key, limit in (("categories", limits.max_categories),
+                           ("cell_weights", limits.max_cells)):
+            value = column.get(key)
+            if isinstance(value, list) and len(value) > limit:
+                raise LimitExceeded(f"header.schema.columns[{i}].{key} has {len(value)} "
+                                    f"entries, above the limit {limit}")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a column name in a bundle, or None if it can.
+
+    The trainer asks before training, so a table whose names a reader
+    would refuse is refused up front, with the reason.
+    """
+    if not isinstance(name, str) or not name:
+        return "a column name must be a non-empty string"
+    if len(name) > NAME_CHARS:
+        return f"column name {name[:40]!r}... is longer than {NAME_CHARS} characters"
+    if CONTROL_CHARACTERS.search(name):
+        return f"column name {name!r} holds a control character (tab, newline, ...)"
+    if len(name.encode("utf-8", "surrogatepass")) > DEFAULT_LIMITS.max_string_bytes:
+        return f"column name {name[:40]!r}... is too long"
+    return None
+
+
+def storable_category(value: Any, value_type: str) -> bool:
+    """Whether ``value`` can be released as a category of a ``value_type`` column.
+
+    Strings longer than the label limit or holding control characters, and
+    integers outside int64, cannot be written: the trainer treats them as
+    rare. The rule depends on the value alone, never on the data around it.
+    """
+    if value_type == "string":
+        return (isinstance(value, str) and len(value) <= LABEL_CHARS
+                and not CONTROL_CHARACTERS.search(value))
+    if value_type == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)
+                and INT64[0] <= value <= INT64[1])
+    return isinstance(value, bool)

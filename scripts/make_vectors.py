@@ -236,7 +236,7 @@ def malformed(golden: SigningKey, other: SigningKey) -> list[tuple[str, bytes, s
     for _ in range(40):
         nested = [nested]
     deep["model"]["config"]["nest"] = nested
-    vectors.append(("header-deep-nesting", resign(deep), "malformed_header",
+    vectors.append(("header-deep-nesting", resign(deep), "limit_exceeded",
                     "header nested 43 levels deep"))
 
     dup = pack_canonical(header)
@@ -252,7 +252,7 @@ def malformed(golden: SigningKey, other: SigningKey) -> list[tuple[str, bytes, s
 
     vectors.append(("header-array32-bomb", assemble(b"\x81\xa1a\xdd\xff\xff\xff\xff",
                                                      payload, golden),
-                    "malformed_header", "an array claiming 2^32-1 entries"))
+                    "limit_exceeded", "an array claiming 2^32-1 entries"))
 
     unknown = json.loads(json.dumps(header))
     unknown["future_field"] = "x"

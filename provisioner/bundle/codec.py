@@ -1,10 +1,15 @@
 """The one bundle codec: build, sign and write; read, verify and decode.
 
 Reading follows the order fixed by HZG.md ("Reading a bundle"): the fixed
-prefix and lengths, then the signature over the raw bytes, and only then the
-header msgpack, the zstd frame and the payload msgpack. Nothing is
-decompressed or decoded before the signature has been checked, and every
-size is checked against :class:`Limits` before memory is allocated for it.
+prefix and lengths, then the signature over the raw bytes, then the header
+msgpack and its content (schema, privacy statement, model, cost limits),
+and only then the zstd frame and the payload. Nothing is decompressed or
+decoded before the signature has been checked, nothing is decompressed
+before the header says the model fits the limits, and every size is
+checked before memory is allocated for it.
+
+Writing runs the same reader over the bytes it is about to write: the
+writer can never emit a file that this reader refuses.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import numpy as np
 import zstandard
 
 from provisioner._atomic import atomic_output
+from provisioner._files import read_capped
 from provisioner.bundle import layout
-from provisioner.bundle.canonical import pack_canonical, unpack_canonical
+from provisioner.bundle.canonical import decode_header, decode_payload, pack_canonical
 from provisioner.bundle.fields import Fields
 from provisioner.bundle.header import (
     GeneratorInfo,
@@ -35,9 +41,10 @@ from provisioner.bundle.limits import DEFAULT_LIMITS, Limits
 from provisioner.bundle.tensors import decode_tensors, encode_tensors
 from provisioner.errors import (
     BadSignature,
+    BundleError,
+    ConfigError,
     BundleExpired,
     DigestMismatch,
-    HzgError,
     LengthMismatch,
     LimitExceeded,
     MalformedHeader,
@@ -78,7 +85,12 @@ class Bundle:
     extensions: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_bytes(self, signing_key: SigningKey) -> bytes:
-        """Encode and sign with ``signing_key``."""
+        """Encode and sign with ``signing_key``, then read it back as a reader would.
+
+        Raises:
+          BundleError: the bundle breaks a rule of the format; the message
+            names it (nothing a reader refuses is ever returned).
+        """
         if not isinstance(signing_key, SigningKey):
             raise TypeError("signing_key must be a provisioner.SigningKey")
         return _encode(self, signing_key)
@@ -87,9 +99,14 @@ class Bundle:
         """Encode without a signature; readers refuse it unless told to skip checks."""
         return _encode(self, None)
 
-    def save(self, path: str | os.PathLike[str], signing_key: SigningKey) -> Path:
-        """Sign and write atomically: the file at ``path`` is whole or absent."""
-        return write_atomic(path, self.to_bytes(signing_key))
+    def save(self, path: str | os.PathLike[str], signing_key: SigningKey, *,
+             overwrite: bool = False) -> Path:
+        """Sign, validate and write atomically: the file at ``path`` is whole or absent.
+
+        An existing file is replaced only with ``overwrite=True``.
+        """
+        data = self.to_bytes(signing_key)
+        return write_atomic(path, data, overwrite=overwrite, what="bundle")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +123,8 @@ class OpenedBundle:
         minor version than this reader's is parsed leniently.
       data: the bundle's bytes as read (what a sampler ships to workers,
         which verify them again).
+      content: the checked schema, privacy statement and model config.
+      sampler: the model family's sampler over the checked tensors.
     """
 
     header: Header
@@ -114,6 +133,8 @@ class OpenedBundle:
     file_size: int
     minor_version: int = layout.FORMAT_MINOR
     data: bytes = dataclasses.field(default=b"", repr=False)
+    content: Any = dataclasses.field(default=None, repr=False)  # provisioner.content.Content
+    sampler: Any = dataclasses.field(default=None, repr=False)  # checked against the tensors
 
     @property
     def strict(self) -> bool:
@@ -136,9 +157,11 @@ def _encode(bundle: Bundle, signing_key: SigningKey | None) -> bytes:
         tensors = encode_tensors(bundle.tensors)
         raw = pack_canonical({"tensors": tensors})
     except ValueError as exc:
-        raise ValueError(f"cannot encode payload: {exc}") from None
+        raise MalformedPayload(f"cannot write this bundle: {exc}") from None
     if len(raw) > DEFAULT_LIMITS.max_decompressed_bytes:
-        raise ValueError("payload is larger than the format allows")
+        raise LimitExceeded(
+            f"cannot write this bundle: its tensors take {len(raw):,} bytes, above the "
+            f"format's limit {DEFAULT_LIMITS.max_decompressed_bytes:,}; use a smaller model")
     compressed = zstandard.ZstdCompressor(
         level=ZSTD_LEVEL, write_checksum=True, write_content_size=True
     ).compress(raw)
@@ -160,27 +183,31 @@ def _encode(bundle: Bundle, signing_key: SigningKey | None) -> bytes:
     try:
         header_bytes = pack_canonical(header.to_plain())
     except ValueError as exc:
-        raise ValueError(f"cannot encode header: {exc}") from None
-    # The writer re-checks its own header with the reader's rules, so it can
-    # never emit a file that a conforming reader refuses.
-    Header.from_plain(
-        unpack_canonical(header_bytes, limits=DEFAULT_LIMITS, error=MalformedHeader,
-                         region="header", allow_bytes=False),
-        strict=True,
-    )
+        raise MalformedHeader(f"cannot write this bundle: {exc}") from None
     signed = layout.pack_prefix(len(header_bytes), len(compressed)) + header_bytes + compressed
     if signing_key is None:
         block = bytes(layout.SIGNATURE_BLOCK_SIZE)
     else:
         signature = signing_key.sign(layout.SIGNATURE_CONTEXT + signed)
         block = bytes.fromhex(signing_key.key_id) + signature
-    return signed + block
+    data = signed + block
+    # The writer is the reader's first customer: every check a reader runs,
+    # container and content, runs here on the exact bytes, so nothing is
+    # written that a reader would refuse.
+    try:
+        decode_bundle(data, trust=None, insecure_skip_verify=True, now=0.0)
+    except BundleError as exc:
+        raise type(exc)(f"cannot write this bundle, a reader would refuse it: {exc}") \
+            from None
+    return data
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True,
+                 what: str = "output") -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     target = Path(path)
-    with atomic_output(target) as temp, open(temp, "wb") as handle:
+    with atomic_output(target, overwrite=overwrite, what=what) as temp, \
+            open(temp, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -195,7 +222,7 @@ def decode_bundle(
     limits: Limits = DEFAULT_LIMITS,
     now: float | None = None,
 ) -> OpenedBundle:
-    """Verify and decode a whole bundle held in memory.
+    """Verify and decode a whole bundle held in memory, content included.
 
     Args:
       data: the file's bytes.
@@ -209,9 +236,18 @@ def decode_bundle(
     Raises:
       BundleError or SignatureError (both ``HzgError``) naming the problem.
     """
-    data = bytes(data)
+    from provisioner.content import check_content  # content sits above the codec
+
+    if not isinstance(data, bytes):
+        try:
+            data = bytes(memoryview(data))
+        except TypeError:
+            raise ConfigError(f"decode_bundle needs the file's bytes, not "
+                              f"{type(data).__name__}") from None
+    view = memoryview(data)
+    # 1-2. magic and prefix
     magic = layout.MAGIC
-    if data[: len(magic)] != magic[: min(len(data), len(magic))] or not data:
+    if not data or data[: len(magic)] != magic[: min(len(data), len(magic))]:
         raise NotABundle("not an HZG bundle: the file does not start with the HZG magic bytes")
     if len(data) < layout.PREFIX_SIZE:
         raise TruncatedBundle(
@@ -225,6 +261,8 @@ def decode_bundle(
             f"(format {layout.FORMAT_MAJOR}.x); "
             + ("upgrade hzg" if prefix.major > layout.FORMAT_MAJOR else "the file is corrupt")
         )
+    strict = prefix.minor <= layout.FORMAT_MINOR
+    # 3-4. region lengths, then the file's length
     _check_length("header", prefix.header_length, limits.max_header_bytes)
     _check_length("payload", prefix.payload_length, limits.max_payload_bytes)
     header_end = layout.PREFIX_SIZE + prefix.header_length
@@ -241,15 +279,15 @@ def decode_bundle(
             "the file was altered or concatenated"
         )
 
-    # 1. The signature, over raw bytes, before anything is parsed.
-    signed = data[:payload_end]
+    # 5. The signature, over raw bytes, before anything is parsed.
     key_id_bytes = data[payload_end : payload_end + layout.KEY_ID_SIZE]
     signature = data[payload_end + layout.KEY_ID_SIZE : total]
     signer_id = None if key_id_bytes == layout.UNSIGNED_KEY_ID else key_id_bytes.hex()
     trusted_key = None
     if signer_id is None:
         if signature != bytes(layout.SIGNATURE_SIZE):
-            raise BadSignature("signature block names no key but holds a signature")
+            raise BadSignature("signature block names no key but holds a signature; "
+                               "the file is corrupt")
         if not insecure_skip_verify:
             raise UnsignedBundle(
                 "bundle is not signed; ask its owner for a signed copy, or pass "
@@ -267,22 +305,18 @@ def decode_bundle(
                 f"bundle is signed by key {signer_id}, which is not among the "
                 f"{len(trust)} trusted key(s); add its owner's .pub with --trust"
             )
-        trusted_key.verify(signature, layout.SIGNATURE_CONTEXT + signed)
+        trusted_key.verify(signature, layout.SIGNATURE_CONTEXT + view[:payload_end])
 
-    # 2. The header, strictly (leniently only for newer minor versions).
-    plain = unpack_canonical(
-        data[layout.PREFIX_SIZE : header_end],
-        limits=limits,
-        error=MalformedHeader,
-        region="header",
-        allow_bytes=False,
-    )
-    header = Header.from_plain(plain, strict=prefix.minor <= layout.FORMAT_MINOR)
+    # 6-7. The header: canonical msgpack, then its schema.
+    plain = decode_header(data[layout.PREFIX_SIZE:header_end], limits=limits)
+    header = Header.from_plain(plain, strict=strict)
+    # 8. The signer named inside matches the signature block.
     header_signer = None if header.signer is None else header.signer.key_id
     if header_signer != signer_id:
         raise MalformedHeader(
             f"header names signer {header_signer} but the signature block names {signer_id}"
         )
+    # 9. Expiry.
     expires_at = header.generator.expires_at
     clock = time.time() if now is None else now
     if expires_at is not None and clock > expires_at + EXPIRY_SKEW_SECONDS:
@@ -291,9 +325,12 @@ def decode_bundle(
             f"generator {header.generator.name!r} expired at {stamp}; ask its owner "
             "for a current one"
         )
+    # 10. Content: cost limits, schema, privacy statement, model config. From
+    # here on, what the payload may cost is known and bounded.
+    content = check_content(header, strict=strict, limits=limits)
 
-    # 3. The payload region against the header's claims, then decompress.
-    payload = data[header_end:payload_end]
+    # 11-13. The payload region against the header's claims, then decompress.
+    payload = view[header_end:payload_end]
     info = header.payload
     if info.compressed_size != len(payload):
         raise DigestMismatch(
@@ -307,20 +344,19 @@ def decode_bundle(
             f"{limits.max_decompressed_bytes}"
         )
     raw = _decompress(payload, info.raw_size, limits)
-    body = Fields(
-        unpack_canonical(raw, limits=limits, error=MalformedPayload, region="payload",
-                         allow_bytes=True),
-        "payload",
-        strict=prefix.minor <= layout.FORMAT_MINOR,
-        error=MalformedPayload,
-    )
-    tensors = decode_tensors(body.raw("tensors"), limits)
+    # 14. The payload map and its tensors (views of ``raw``: no copies).
+    body = Fields(decode_payload(raw, limits=limits), "payload", strict=strict,
+                  error=MalformedPayload)
+    tensors = decode_tensors(body.raw("tensors"), limits, strict=strict)
     body.done()
     if len(tensors) != info.tensor_count:
         raise MalformedPayload(
             f"payload holds {len(tensors)} tensors but the header says {info.tensor_count}"
         )
-    return OpenedBundle(header, tensors, trusted_key, len(data), prefix.minor, data)
+    # 15. The tensors against the model: names, shapes, masks.
+    sampler = content.sampler(tensors)
+    return OpenedBundle(header, tensors, trusted_key, len(data), prefix.minor, data,
+                        content, sampler)
 
 
 def _check_length(region: str, length: int, limit: int) -> None:
@@ -332,13 +368,17 @@ def _check_length(region: str, length: int, limit: int) -> None:
         raise LimitExceeded(f"{region} length {length} is above the limit {limit}")
 
 
-def _decompress(payload: bytes, raw_size: int, limits: Limits) -> bytes:
+def _decompress(payload: memoryview, raw_size: int, limits: Limits) -> bytes:
+    """One zstd frame, exactly, declaring ``raw_size`` bytes (checked first)."""
+    frame = bytes(payload[:18])  # the frame header is at most 18 bytes
+    if frame[:4] != b"\x28\xb5\x2f\xfd":
+        raise MalformedPayload("payload is not a zstd frame (skippable frames and other "
+                               "data are not allowed)")
     try:
-        params = zstandard.get_frame_parameters(payload)
+        params = zstandard.get_frame_parameters(frame)
     except zstandard.ZstdError as exc:
         raise MalformedPayload(f"payload is not a zstd frame: {exc}") from None
-    if params.content_size in (0, zstandard.CONTENTSIZE_UNKNOWN,
-                               zstandard.CONTENTSIZE_ERROR):
+    if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
         raise MalformedPayload("payload zstd frame does not declare its content size")
     if params.content_size != raw_size:
         raise DigestMismatch(
@@ -370,18 +410,14 @@ def open_bundle(
     limits: Limits = DEFAULT_LIMITS,
     now: float | None = None,
 ) -> OpenedBundle:
-    """Read, verify and decode the bundle at ``path`` (see :func:`decode_bundle`)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        ceiling = (layout.PREFIX_SIZE + limits.max_header_bytes + limits.max_payload_bytes
-                   + layout.SIGNATURE_BLOCK_SIZE)
-        if size > ceiling:
-            raise LimitExceeded(f"{path} is {size} bytes, above the largest bundle allowed")
-        data = path.read_bytes()
-    except HzgError:
-        raise
-    except OSError as exc:
-        raise NotABundle(f"cannot read {path}: {exc.strerror}") from None
+    """Read, verify and decode the bundle at ``path`` (see :func:`decode_bundle`).
+
+    Only a regular file is read, and only if it is no larger than the
+    largest bundle ``limits`` allow: ``/dev/zero`` or a FIFO is refused at once.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"open_bundle needs a path, not {type(path).__name__}")
+    data = read_capped(path, limit=limits.max_file_bytes, what="bundle",
+                       error=NotABundle, too_big=LimitExceeded)
     return decode_bundle(data, trust=trust, insecure_skip_verify=insecure_skip_verify,
                          limits=limits, now=now)

@@ -15,7 +15,6 @@ from typing import Any
 from provisioner.errors import BundleError, MalformedHeader
 
 
-
 class Fields:
     """Typed access to one map; call :meth:`done` to refuse unknown keys."""
 
@@ -72,13 +71,21 @@ class Fields:
         return value
 
     def string(self, key: str, default: Any = ..., *, nullable: bool = False,
-            pattern: re.Pattern[str] | None = None, max_len: int | None = None) -> Any:
+               pattern: re.Pattern[str] | None = None, max_len: int | None = None,
+               min_len: int = 0, choices: tuple[str, ...] | None = None) -> Any:
+        """A string of ``min_len`` to ``max_len`` characters (code points)."""
         value = self._typed(key, lambda v: isinstance(v, str), "a string", default, nullable)
         if isinstance(value, str):
             if max_len is not None and len(value) > max_len:
                 raise self.error(f"{self.path(key)} is longer than {max_len} characters")
+            if len(value) < min_len:
+                raise self.error(f"{self.path(key)} must not be empty")
+            if choices is not None and value not in choices:
+                raise self.error(
+                    f"{self.path(key)}={_preview(value)}; expected one of "
+                    f"{', '.join(choices)}")
             if pattern is not None and not pattern.match(value):
-                raise self.error(f"{self.path(key)}={value!r} has the wrong form")
+                raise self.error(f"{self.path(key)}={_preview(value)} has the wrong form")
         return value
 
     def integer(self, key: str, default: Any = ..., *, nullable: bool = False,
@@ -90,6 +97,11 @@ class Fields:
             if maximum is not None and value > maximum:
                 raise self.error(f"{self.path(key)}={value} must be <= {maximum}")
         return value
+
+    def float64(self, key: str, default: Any = ..., *, nullable: bool = False) -> Any:
+        """A msgpack float64 (an integer is not accepted: the types are distinct)."""
+        return self._typed(key, lambda v: isinstance(v, float), "a float", default,
+                           nullable)
 
     def number(self, key: str, default: Any = ..., *, nullable: bool = False,
                minimum: float | None = None) -> Any:
@@ -121,14 +133,22 @@ class Fields:
         if self.strict:
             unknown = sorted(set(self._plain) - self._seen)
             if unknown:
+                from provisioner.bundle.layout import FORMAT_MAJOR, FORMAT_MINOR
+
                 raise self.error(
-                    f"{self._where} has unknown key {unknown[0]!r} (this reader knows "
-                    "format 1.0; unknown keys are only allowed from a newer minor version)"
+                    f"{self._where} has unknown key {_preview(unknown[0])} (this reader "
+                    f"knows format {FORMAT_MAJOR}.{FORMAT_MINOR}; unknown keys are only "
+                    "allowed from a newer minor version)"
                 )
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _kind(value: Any) -> str:

@@ -11,8 +11,9 @@ The header is a canonical msgpack map with these keys::
     signer      SignerInfo     key id and name of the signer, or nil
     extensions  map str->str   optional, free-form, signed but never acted on
 
-The codec checks this level fully; ``schema`` and ``privacy`` are checked in
-depth by their own modules when a generator is built from the bundle.
+The codec checks this level here (HZG.md step 7); ``schema``, ``privacy``
+and the model's ``config`` are the bundle's content, checked next by
+:mod:`provisioner.content` before the payload is read (step 10).
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ import re
 from typing import Any
 
 from provisioner.bundle.fields import Fields
+from provisioner.bundle.limits import NAME_CHARS
 
 GENERATOR_ID = re.compile(r"^[0-9a-f]{32}$")
 KEY_ID_HEX = re.compile(r"^[0-9a-f]{32}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 FAMILY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_TEXT = 256
+EXTENSION_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+EXTENSION_VALUE_CHARS = 1024
+# Times: Unix seconds from 1970-01-01 to 9999-12-31T23:59:59Z, so every
+# reader can show them as calendar dates.
+MAX_TIME = 253_402_300_799
+MAX_INT63 = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +65,12 @@ class GeneratorInfo:
     def from_plain(cls, fields: Fields) -> GeneratorInfo:
         info = cls(
             id=fields.string("id", pattern=GENERATOR_ID),
-            name=fields.string("name", max_len=_TEXT),
-            version=fields.integer("version", minimum=1, maximum=2**63 - 1),
-            owner=fields.string("owner", max_len=_TEXT),
-            created_at=fields.integer("created_at", minimum=0, maximum=2**63 - 1),
+            name=fields.string("name", min_len=1, max_len=NAME_CHARS),
+            version=fields.integer("version", minimum=1, maximum=MAX_INT63),
+            owner=fields.string("owner", min_len=1, max_len=NAME_CHARS),
+            created_at=fields.integer("created_at", minimum=0, maximum=MAX_TIME),
             expires_at=fields.integer("expires_at", nullable=True, minimum=0,
-                                      maximum=2**63 - 1),
+                                      maximum=MAX_TIME),
         )
         fields.done()
         return info
@@ -105,14 +112,12 @@ class PayloadInfo:
     @classmethod
     def from_plain(cls, fields: Fields) -> PayloadInfo:
         info = cls(
-            codec=fields.string("codec"),
-            compressed_size=fields.integer("compressed_size", minimum=1),
-            raw_size=fields.integer("raw_size", minimum=1),
+            codec=fields.string("codec", choices=("zstd",)),
+            compressed_size=fields.integer("compressed_size", minimum=1, maximum=MAX_INT63),
+            raw_size=fields.integer("raw_size", minimum=1, maximum=MAX_INT63),
             sha256=fields.string("sha256", pattern=SHA256_HEX),
-            tensor_count=fields.integer("tensor_count", minimum=0),
+            tensor_count=fields.integer("tensor_count", minimum=0, maximum=MAX_INT63),
         )
-        if info.codec != "zstd":
-            raise fields.error(f"header.payload.codec={info.codec!r}; only 'zstd' is defined")
         fields.done()
         return info
 
@@ -131,7 +136,7 @@ class SignerInfo:
     def from_plain(cls, fields: Fields) -> SignerInfo:
         info = cls(
             key_id=fields.string("key_id", pattern=KEY_ID_HEX),
-            name=fields.string("name", max_len=_TEXT),
+            name=fields.string("name", min_len=1, max_len=NAME_CHARS),
         )
         fields.done()
         return info
@@ -170,8 +175,6 @@ class Header:
         generator = GeneratorInfo.from_plain(fields.sub("generator"))
         model = ModelSpec.from_plain(fields.sub("model"))
         schema = fields.mapping("schema")
-        if not isinstance(schema.get("columns"), list):
-            raise fields.error("header.schema.columns must be an array")
         privacy = fields.mapping("privacy")
         provenance = fields.mapping("provenance")
         payload = PayloadInfo.from_plain(fields.sub("payload"))
@@ -179,8 +182,11 @@ class Header:
         signer = None if signer_fields is None else SignerInfo.from_plain(signer_fields)
         extensions = fields.mapping("extensions", {})
         for key, value in extensions.items():
-            if not isinstance(value, str):
-                raise fields.error(f"header.extensions.{key} must be a string")
+            if not EXTENSION_KEY.match(key):
+                raise fields.error(f"header.extensions key {key[:70]!r} has the wrong form")
+            if not isinstance(value, str) or len(value) > EXTENSION_VALUE_CHARS:
+                raise fields.error(f"header.extensions.{key} must be a string of at most "
+                                   f"{EXTENSION_VALUE_CHARS} characters")
         fields.done()
         return cls(generator, model, schema, privacy, provenance, payload, signer,
                    extensions)

@@ -22,17 +22,19 @@ one per column.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import math
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from provisioner.bundle.fields import Fields
-from provisioner.errors import MalformedHeader, MalformedPayload
+from provisioner.bundle.limits import DEFAULT_LIMITS, Limits
+from provisioner.errors import LimitExceeded, MalformedHeader, MalformedPayload, SamplingError
 
 FAMILY = "made"
 ACTIVATIONS = ("relu",)
-MAX_WIDTH = 65536
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,25 +66,41 @@ class MadeConfig:
         """Start of each column's tokens in the one-hot layout (length C+1)."""
         return np.concatenate([[0], np.cumsum(self.token_counts)]).astype(np.int64)
 
-    def sampling_bytes_per_row(self) -> int:
-        """Working memory of one candidate row while a block is sampled.
-
-        The one-hot codes (4 bytes per token), the hidden activations (4 per
-        unit), the logits and running sums of the widest column, the tokens,
-        and the decoded values with their indices (about 24 bytes per column).
-        The sampling scheme sizes its blocks from this, so that a bundle with
-        a huge vocabulary cannot make a reader allocate without bound.
-        """
-        widest = max(self.token_counts)
-        return (4 * self.vocab_size + 4 * sum(self.hidden) + 8 * widest
-                + 28 * self.num_columns)
-
     def to_plain(self) -> dict[str, Any]:
         return {"activation": self.activation, "direct": self.direct,
                 "hidden": list(self.hidden), "token_counts": list(self.token_counts)}
 
+    def tensor_bytes(self) -> int:
+        """Bytes of all the model's tensors (float32), from the config alone."""
+        return 4 * sum(math.prod(shape) for shape in tensor_shapes(self).values())
+
+    def sampling_bytes_per_row(self) -> int:
+        """Working memory of one candidate row while a block is sampled: an upper bound.
+
+        What :meth:`MadeSampler.sample_kept` holds per row: the one-hot codes
+        (4 bytes per token), every hidden activation (4 per unit), the tokens
+        and candidate indices, all twice over while a condition filters rows;
+        one step's logits, running sums, draws and new hidden units; and the
+        decoded values with their indices (about 28 bytes per column). The
+        sampling scheme sizes its blocks from this, so that a bundle with a
+        huge vocabulary cannot make a reader allocate without bound; a test
+        holds it above what a block really allocates.
+        """
+        widest = max(self.token_counts)
+        hidden = sum(self.hidden)
+        held = 4 * (self.vocab_size + hidden + self.num_columns) + 8
+        per_step = 4 * (max(self.hidden, default=0) + widest) + 4 * 4 * widest + 64
+        return 2 * held + per_step + 28 * self.num_columns
+
+    @staticmethod
+    def check_limits(plain: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+        check_config_limits(plain, limits)
+
     @classmethod
-    def from_plain(cls, plain: Any, *, strict: bool = True) -> MadeConfig:
+    def from_plain(cls, plain: Any, *, strict: bool = True,
+                   limits: Limits = DEFAULT_LIMITS) -> MadeConfig:
+        """Read and check a config; cost limits come before the other rules."""
+        check_config_limits(plain, limits)
         f = Fields(plain, "header.model.config", strict=strict)
         counts = f.array("token_counts")
         hidden = f.array("hidden")
@@ -90,20 +108,52 @@ class MadeConfig:
             token_counts=tuple(counts),
             hidden=tuple(hidden),
             direct=f.boolean("direct"),
-            activation=f.string("activation"),
+            activation=f.string("activation", choices=ACTIVATIONS),
         )
         f.done()
         for name, values in (("token_counts", counts), ("hidden", hidden)):
-            if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_WIDTH
-                   for v in values):
+            if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
                 raise MalformedHeader(
-                    f"header.model.config.{name} must hold integers in 1..{MAX_WIDTH}"
+                    f"header.model.config.{name} must hold integers >= 1"
                 )
-        if not counts or len(hidden) > 8 or config.vocab_size > MAX_WIDTH:
-            raise MalformedHeader("header.model.config has no columns or is too large")
-        if config.activation not in ACTIVATIONS:
-            raise MalformedHeader(f"header.model.config.activation must be one of {ACTIVATIONS}")
+        if not counts:
+            raise MalformedHeader("header.model.config.token_counts is empty")
         return config
+
+
+def check_config_limits(plain: Any, limits: Limits) -> None:
+    """Tokens, layers, widths and the tensors' bytes, before anything else.
+
+    Only well-typed values are measured; other problems are left to
+    :meth:`MadeConfig.from_plain`.
+    """
+    if not isinstance(plain, dict):
+        return
+    counts, hidden = plain.get("token_counts"), plain.get("hidden")
+
+    def ints(values: Any) -> bool:
+        return isinstance(values, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
+
+    if isinstance(counts, list) and len(counts) > limits.max_columns:
+        raise LimitExceeded(f"header.model.config has {len(counts)} columns, above the "
+                            f"limit {limits.max_columns}")
+    if isinstance(hidden, list) and len(hidden) > limits.max_hidden_layers:
+        raise LimitExceeded(f"header.model.config has {len(hidden)} hidden layers, above "
+                            f"the limit {limits.max_hidden_layers}")
+    if ints(counts) and sum(counts) > limits.max_tokens:
+        raise LimitExceeded(f"header.model.config has {sum(counts)} tokens, above the "
+                            f"limit {limits.max_tokens}")
+    if ints(hidden) and hidden and max(hidden) > limits.max_hidden_width:
+        raise LimitExceeded(f"header.model.config has a hidden layer of {max(hidden)} "
+                            f"units, above the limit {limits.max_hidden_width}")
+    if ints(counts) and ints(hidden) and counts:
+        config = MadeConfig(tuple(counts), tuple(hidden), bool(plain.get("direct")))
+        need = config.tensor_bytes()
+        if need > limits.max_decompressed_bytes:
+            raise LimitExceeded(
+                f"header.model.config needs {need:,} bytes of tensors, above the limit "
+                f"{limits.max_decompressed_bytes:,}")
 
 
 def hidden_degrees(num_columns: int, width: int) -> np.ndarray:
@@ -119,7 +169,11 @@ def token_degrees(config: MadeConfig) -> np.ndarray:
 
 
 def masks(config: MadeConfig) -> dict[str, np.ndarray]:
-    """The 0/1 masks of every weight matrix, keyed by tensor name."""
+    """The 0/1 masks of every weight matrix, keyed by tensor name.
+
+    Dense (in x out floats): for tests and training, not for checking a
+    bundle (see :func:`masked_blocks`).
+    """
     tokens = token_degrees(config)
     degrees = [hidden_degrees(config.num_columns, h) for h in config.hidden]
     result: dict[str, np.ndarray] = {}
@@ -131,6 +185,31 @@ def masks(config: MadeConfig) -> dict[str, np.ndarray]:
     if config.direct:
         result["direct.w"] = tokens[None, :] > tokens[:, None]
     return {name: m.astype(np.float32) for name, m in result.items()}
+
+
+def masked_blocks(config: MadeConfig) -> Iterator[tuple[str, int, int, int]]:
+    """(tensor, first row, first column, end column) of every masked region.
+
+    Degrees never decrease along a layer, so for the units of one output
+    degree the masked inputs are all rows from some index on: the mask of a
+    matrix is at most C rectangles, checked without building it.
+    """
+    tokens = token_degrees(config)
+    layers = [tokens] + [hidden_degrees(config.num_columns, h) for h in config.hidden]
+    matrices = [(f"hidden.{i}.w", layers[i], layers[i + 1], "right")
+                for i in range(len(config.hidden))]
+    matrices.append(("out.w", layers[-1], tokens, "left"))
+    if config.direct:
+        matrices.append(("direct.w", tokens, tokens, "left"))
+    for name, inputs, outputs, side in matrices:
+        # hidden: a unit of degree d sees inputs of degree <= d; outputs of
+        # column c see degree < c. Masked rows start where that ends.
+        values, starts = np.unique(outputs, return_index=True)
+        ends = np.append(starts[1:], len(outputs))
+        first_rows = np.searchsorted(inputs, values, side=side)
+        for row, a, b in zip(first_rows.tolist(), starts.tolist(), ends.tolist()):
+            if row < len(inputs):
+                yield name, row, a, b
 
 
 def tensor_shapes(config: MadeConfig) -> dict[str, tuple[int, ...]]:
@@ -147,26 +226,33 @@ def tensor_shapes(config: MadeConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def check_weights(config: MadeConfig, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate names, dtypes, shapes and masks; return float32 copies."""
+def check_weights(config: MadeConfig, tensors: Mapping[str, np.ndarray], *,
+                  strict: bool = True) -> dict[str, np.ndarray]:
+    """Validate names, dtypes, shapes and masks; return the model's arrays.
+
+    The arrays are returned as they are (read-only views of the payload are
+    fine: sampling never writes to weights). Tensors a newer minor version
+    added are ignored when ``strict`` is False.
+    """
     shapes = tensor_shapes(config)
-    if set(tensors) != set(shapes):
-        missing = sorted(set(shapes) - set(tensors))
-        extra = sorted(set(tensors) - set(shapes))
+    missing = sorted(set(shapes) - set(tensors))
+    extra = sorted(set(tensors) - set(shapes)) if strict else []
+    if missing or extra:
         raise MalformedPayload(
             f"made tensors do not match the config (missing {missing}, unexpected {extra})"
         )
     weights: dict[str, np.ndarray] = {}
     for name, shape in shapes.items():
-        array = tensors[name]
+        array = np.asarray(tensors[name])
         if array.dtype != np.float32 or array.shape != shape:
             raise MalformedPayload(
                 f"tensor {name!r} must be float32 of shape {shape}, "
                 f"found {array.dtype} {array.shape}"
             )
-        weights[name] = np.array(array, dtype=np.float32)
-    for name, mask in masks(config).items():
-        if np.any(weights[name][mask == 0] != 0):
+        weights[name] = array
+    for name, row, a, b in masked_blocks(config):
+        # any() treats -0.0 as zero, as the format does
+        if weights[name][row:, a:b].any():
             raise MalformedPayload(
                 f"tensor {name!r} has weights where the MADE mask is 0 "
                 "(it would let a column see later columns)"
@@ -177,10 +263,24 @@ def check_weights(config: MadeConfig, tensors: Mapping[str, np.ndarray]) -> dict
 class MadeSampler:
     """Numpy forward pass and incremental ancestral sampling."""
 
-    def __init__(self, config: MadeConfig, tensors: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, config: MadeConfig, tensors: Mapping[str, np.ndarray], *,
+                 strict: bool = True) -> None:
         self.config = config
-        self.weights = check_weights(config, tensors)
+        self.weights = check_weights(config, tensors, strict=strict)
         self.offsets = config.offsets
+        # The sampling blocks (transposed weight slices) are built on the
+        # first draw, not here: verifying a bundle needs only the checks.
+        self._lock = threading.Lock()
+        self._prepared = False
+
+    def _prepare(self) -> None:
+        with self._lock:
+            if not self._prepared:
+                self._build_blocks()
+                self._prepared = True
+
+    def _build_blocks(self) -> None:
+        config = self.config
         c = config.num_columns
         # For every hidden layer and every column c (0-based), the range of
         # units that become final once columns < c are known: degree == c.
@@ -300,7 +400,11 @@ class MadeSampler:
           the (m, C) tokens and the m increasing indices in ``0..n-1`` of
           the candidates they are.
         """
-        return self._sample(n, rng, dict(conditions or {}))
+        self._prepare()
+        # Huge weights can overflow float32; _exp_shifted turns that into one
+        # clear error instead of warnings and garbage draws.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._sample(n, rng, dict(conditions or {}))
 
     def _sample(self, n: int, rng: np.random.Generator,
                 conditions: dict[int, Sequence[int]]) -> np.ndarray:
@@ -360,7 +464,12 @@ class MadeSampler:
 
 def _exp_shifted(logits: np.ndarray) -> np.ndarray:
     """exp(logits - max) over axis 0, in place: unnormalised probabilities."""
-    logits -= logits.max(axis=0)
+    top = logits.max(axis=0)
+    if not np.isfinite(top).all():
+        raise SamplingError(
+            "the model's logits overflow float32 (its weights are too large to sample "
+            "from); ask the bundle's owner for a working generator")
+    logits -= top
     np.exp(logits, out=logits)
     return logits
 

@@ -22,14 +22,20 @@ from provisioner import (
 )
 from provisioner.bundle import write_atomic
 from provisioner.bundle.canonical import pack_canonical
+from provisioner.bundle.canonical import decode_payload
+from provisioner.bundle.limits import DEFAULT_LIMITS
+from provisioner.bundle.tensors import decode_tensors, encode_tensors
 from provisioner.errors import (
     BundleExpired,
     ConfigError,
     LimitExceeded,
+    MalformedHeader,
     MalformedPayload,
+    OutputFileError,
     UnsignedBundle,
     UntrustedSigner,
 )
+from scripts.make_vectors import tiny_bundle
 
 ALL_DTYPES = {
     "bool": np.array([True, False, True]),
@@ -45,14 +51,12 @@ ALL_DTYPES = {
 
 
 def make_bundle(tensors=None, **changes) -> Bundle:
-    fields = dict(
-        generator=GeneratorInfo("ab" * 16, "unit", 2, "tester", 1_700_000_000),
-        model=ModelSpec("made", {"k": 1}),
-        schema={"columns": []},
-        privacy={"dp": False},
-        provenance={"software": "test"},
-        tensors=ALL_DTYPES if tensors is None else tensors,
-    )
+    """One boolean column and a MADE model without hidden layers."""
+    base = tiny_bundle()
+    fields = dict(generator=GeneratorInfo("ab" * 16, "unit", 2, "tester", 1_700_000_000),
+                  model=base.model, schema=base.schema, privacy=base.privacy,
+                  provenance={"software": "test"},
+                  tensors=base.tensors if tensors is None else tensors)
     fields.update(changes)
     return Bundle(**fields)
 
@@ -66,21 +70,29 @@ def key() -> SigningKey:
     return SigningKey.generate("owner")
 
 
-def test_round_trip_every_dtype_and_shape(key):
-    opened = decode_bundle(make_bundle().to_bytes(key), trust=trust_of(key))
-    assert opened.verified and opened.trusted_key.name == "owner"
-    assert opened.header.signer.key_id == key.key_id
+def test_round_trip_every_dtype_and_shape():
+    raw = pack_canonical({"tensors": encode_tensors(ALL_DTYPES)})
+    tensors = decode_tensors(decode_payload(raw, limits=DEFAULT_LIMITS)["tensors"],
+                             DEFAULT_LIMITS)
     for name, array in ALL_DTYPES.items():
-        got = opened.tensors[name]
+        got = tensors[name]
         assert got.shape == array.shape
         np.testing.assert_array_equal(got, array)
         assert got.dtype.byteorder in "<|="  # stored little-endian
+        assert not got.flags.writeable  # a view of the payload, not a copy
+
+
+def test_bundle_round_trip(key):
+    opened = decode_bundle(make_bundle().to_bytes(key), trust=trust_of(key))
+    assert opened.verified and opened.trusted_key.name == "owner"
+    assert opened.header.signer.key_id == key.key_id
     assert opened.bundle.generator == make_bundle().generator
+    np.testing.assert_array_equal(opened.tensors["out.b"], make_bundle().tensors["out.b"])
 
 
 def test_encoding_is_deterministic_and_order_free(key):
     forward = make_bundle(extensions={"a": "1", "b": "2"})
-    backward = make_bundle(tensors=dict(reversed(list(ALL_DTYPES.items()))),
+    backward = make_bundle(tensors=dict(reversed(list(forward.tensors.items()))),
                            extensions={"b": "2", "a": "1"})
     assert forward.to_bytes(key) == backward.to_bytes(key)
 
@@ -92,15 +104,26 @@ def test_encoding_is_deterministic_and_order_free(key):
     ({"o": np.array([object()])}, "dtype"),
 ])
 def test_writer_refuses_what_readers_refuse(key, bad_tensors, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(MalformedPayload, match=message):
         make_bundle(tensors=bad_tensors).to_bytes(key)
 
 
 def test_writer_refuses_non_plain_header_values(key):
-    with pytest.raises(ValueError, match="plain msgpack"):
-        make_bundle(provenance={"x": np.float32(1)}).to_bytes(key)
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(MalformedHeader, match="plain msgpack"):
+        make_bundle(provenance={"x": object()}).to_bytes(key)
+    with pytest.raises(MalformedHeader, match="not finite"):
         make_bundle(provenance={"x": float("inf")}).to_bytes(key)
+
+
+def test_writer_runs_the_readers_content_checks(key):
+    """Bundle.to_bytes refuses, naming the rule, what verify would refuse."""
+    schema = dict(make_bundle().schema)
+    schema["columns"] = [dict(schema["columns"][0], name="x" * 300)]
+    with pytest.raises(MalformedHeader, match="a reader would refuse it.*longer than 256"):
+        make_bundle(schema=schema).to_bytes(key)
+    with pytest.raises(MalformedPayload, match="a reader would refuse it.*mask"):
+        make_bundle(tensors={"out.b": np.zeros(2, np.float32),
+                             "out.w": np.ones((2, 2), np.float32)}).to_bytes(key)
 
 
 def test_canonical_encoding_sorts_keys_and_uses_shortest_forms():
@@ -135,17 +158,17 @@ def test_expiry_uses_the_clock_with_skew(key):
 
 
 def test_lower_limits_are_enforced_and_higher_refused(key):
-    data = make_bundle(tensors={"w": np.zeros(1000, np.float32)}).to_bytes(key)
+    data = make_bundle().to_bytes(key)
     with pytest.raises(LimitExceeded):
-        decode_bundle(data, trust=trust_of(key), limits=Limits(max_decompressed_bytes=1000))
+        decode_bundle(data, trust=trust_of(key), limits=Limits(max_decompressed_bytes=20))
     with pytest.raises(ConfigError, match="maximum"):
         Limits(max_header_bytes=2**40)
 
 
 def test_tensor_count_limit(key):
-    data = make_bundle(tensors={f"t{i}": np.zeros(1) for i in range(5)}).to_bytes(key)
-    with pytest.raises(MalformedPayload, match="limit 4"):
-        decode_bundle(data, trust=trust_of(key), limits=Limits(max_tensors=4))
+    data = make_bundle().to_bytes(key)
+    with pytest.raises(LimitExceeded, match="limit 1"):
+        decode_bundle(data, trust=trust_of(key), limits=Limits(max_tensors=1))
 
 
 def test_save_is_atomic(tmp_path, key, monkeypatch):
@@ -157,9 +180,12 @@ def test_save_is_atomic(tmp_path, key, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
+    with pytest.raises(ConfigError, match="already exists; pass --force"):
+        make_bundle().save(target, key)
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        make_bundle(generator=GeneratorInfo("cd" * 16, "v2", 3, "o", 1)).save(target, key)
+    with pytest.raises(OutputFileError, match="No space left"):
+        make_bundle(generator=GeneratorInfo("cd" * 16, "v2", 3, "o", 1)).save(
+            target, key, overwrite=True)
     assert target.read_bytes() == first  # the old file is untouched ...
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.hzg"]  # ... no temp left
 
@@ -167,7 +193,7 @@ def test_save_is_atomic(tmp_path, key, monkeypatch):
 def test_write_atomic_fresh_target_never_half_written(tmp_path, monkeypatch):
     target = tmp_path / "new.hzg"
     monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "I/O")))
-    with pytest.raises(OSError):
+    with pytest.raises(OutputFileError):
         write_atomic(target, b"x" * 100)
     assert list(tmp_path.iterdir()) == []
 

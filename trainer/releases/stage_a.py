@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from provisioner.errors import InputDataError
+from provisioner.schema import storable_category
 from trainer.column_types import TypedColumn, TypedTable
 from trainer.declarations import ColumnDeclaration, Declarations
 from trainer.releases.needs import MetadataOptions, Needs
@@ -108,12 +109,21 @@ def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: 
 def partition_select(values: np.ndarray, sigma: float, tau: float, source: NoiseSource,
                       limit: int) -> tuple[list[Any], list[float]]:
     counter = Counter(values.tolist())
-    keys = list(counter)
+    # values a bundle cannot hold (over-long or control-character labels,
+    # integers past int64) are never released: they stay rare. The rule looks
+    # at each value alone, so it leaks nothing about the others.
+    keys = [k for k in counter if storable_category(k, _value_type_of(k))]
     noisy = np.array([counter[k] for k in keys], dtype=np.float64) + source.gaussian(
         sigma, len(keys))
     order = np.argsort(-noisy, kind="stable")
     kept = [(keys[i], float(noisy[i])) for i in order if noisy[i] > tau][:limit]
     return [k for k, _ in kept], [c for _, c in kept]
+
+
+def _value_type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "integer" if isinstance(value, int) else "string"
 
 
 def id_shape(text: str) -> str:
