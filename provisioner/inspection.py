@@ -3,6 +3,12 @@
 Both verbs validate the whole bundle first (container and content) by
 building a :class:`~provisioner.generator.Generator`, so what they print has
 passed every check a sampler would apply.
+
+Every string that came from a bundle goes through :func:`shown` before it
+reaches a terminal: the format already refuses control characters, and
+anything else that is not printable (bidirectional overrides, zero-width
+and line-separator characters) is written as an escape, so no field can
+start a line, move the cursor or reorder what the status line says.
 """
 
 from __future__ import annotations
@@ -16,6 +22,21 @@ from provisioner.bundle import FORMAT_MAJOR, OpenedBundle
 from provisioner.generator import Generator
 from provisioner.privacy import PrivacyStatement
 from provisioner.schema import Column
+
+
+def shown(value: Any) -> str:
+    """``str(value)`` with every non-printable character escaped (``\\u202e``)."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _when(stamp: int | None) -> str:
@@ -36,10 +57,10 @@ def signature_line(opened: OpenedBundle) -> str:
     signer = opened.header.signer
     if opened.verified:
         key = opened.trusted_key
-        return f"verified: signed by {key.name} (key {key.key_id})"
+        return f"verified: signed by {shown(key.name)} (key {key.key_id})"
     if signer is None:
         return "UNSIGNED (read with --insecure-skip-verify)"
-    return (f"NOT VERIFIED: claims {signer.name} (key {signer.key_id}); "
+    return (f"NOT VERIFIED: claims {shown(signer.name)} (key {signer.key_id}); "
             "read with --insecure-skip-verify")
 
 
@@ -49,8 +70,8 @@ def privacy_line(privacy: PrivacyStatement) -> str:
         return "NOT differentially private (trained without DP)"
     relation = {"add_or_remove_one": "add/remove one"}.get(privacy.neighboring,
                                                            privacy.neighboring)
-    return (f"({privacy.epsilon:.4g}, {privacy.delta:.3g})-DP per {privacy.unit}, "
-            f"{relation}, {privacy.accountant} accountant")
+    return (f"({privacy.epsilon:.4g}, {privacy.delta:.3g})-DP per {shown(privacy.unit)}, "
+            f"{shown(relation)}, {shown(privacy.accountant)} accountant")
 
 
 def _span(column: Column) -> str:
@@ -65,7 +86,7 @@ def column_line(column: Column) -> str:
     if column.kind == "categorical":
         text = f"categorical {column.value_type}, {len(column.categories)} values"
         if column.rare_label is not None:
-            text += f" + rare ({column.rare_label!r})"
+            text += f" + rare ({shown(repr(column.rare_label))})"
     elif column.kind == "numeric":
         decimals = f", {column.decimals} decimals" if column.value_type == "float" else ""
         text = (f"numeric {column.value_type}, {column.grid.num_bins} bins over "
@@ -74,7 +95,7 @@ def column_line(column: Column) -> str:
         text = f"datetime ({column.unit}), {column.grid.num_bins} bins over {_span(column)}"
     else:
         shape = {"sequence": "1, 2, 3, ...", "uuid": "32 hex characters"}.get(
-            column.style, f"pattern {column.pattern}")
+            column.style, f"pattern {shown(column.pattern)}")
         text = f"id {column.value_type}, fresh values: {shape}"
     if column.nullable:
         text += ", nullable"
@@ -99,28 +120,29 @@ def render(opened: OpenedBundle, generator: Generator) -> str:
     h = opened.header
     g = h.generator
     lines = [
-        f"generator   {g.name} v{g.version} (id {g.id}), owner {g.owner}",
+        f"generator   {shown(g.name)} v{g.version} (id {g.id}), owner {shown(g.owner)}",
         f"created     {_when(g.created_at)}; expires {_when(g.expires_at)}",
         f"signature   {signature_line(opened)}",
         f"privacy     {privacy_line(generator.privacy)}",
     ]
     for phase in generator.privacy.phases:
-        lines.append(f"  phase {phase.name}: epsilon {phase.epsilon:.4g}, delta "
+        lines.append(f"  phase {shown(phase.name)}: epsilon {phase.epsilon:.4g}, delta "
                      f"{phase.delta:.3g}")
         for mechanism in generator.privacy.mechanisms:
             if mechanism.phase == phase.name:
-                lines.append(f"    {mechanism.name} ({mechanism.kind}) "
+                lines.append(f"    {shown(mechanism.name)} ({shown(mechanism.kind)}) "
                              + _params_line(mechanism.params))
     config = generator.sampler.config
-    lines.append(f"model       {h.model.family}: {config.num_columns} modelled columns, "
+    lines.append(f"model       {shown(h.model.family)}: {config.num_columns} modelled columns, "
                  f"{config.vocab_size} tokens, hidden {list(config.hidden)}"
                  + (", direct layer" if config.direct else ""))
     rows = generator.schema.rows
     lines.append(f"columns     {len(generator.schema.columns)}"
                  + (f" (trained on about {rows:,} rows, DP count)" if rows else ""))
-    width = max(len(c.name) for c in generator.schema.columns)
-    for column in generator.schema.columns:
-        lines.append(f"  {column.name:<{width}}  {column_line(column)}")
+    names = [shown(c.name) for c in generator.schema.columns]
+    width = min(max(map(len, names)), 40)
+    for name, column in zip(names, generator.schema.columns):
+        lines.append(f"  {name:<{width}}  {column_line(column)}")
     p = h.payload
     lines.append(
         f"sizes       file {_size(opened.file_size)}; payload {_size(p.compressed_size)} "
@@ -129,23 +151,23 @@ def render(opened: OpenedBundle, generator: Generator) -> str:
     lines.append(f"digest      sha256 {p.sha256}")
     software = h.provenance.get("software")
     if software:
-        lines.append(f"made by     {software}")
+        lines.append(f"made by     {shown(software)}")
     for key, value in sorted(h.extensions.items()):
-        lines.append(f"extension   {key} = {value}")
+        lines.append(f"extension   {shown(key)} = {shown(value)}")
     return "\n".join(lines)
 
 
 def _params_line(params: dict[str, Any]) -> str:
     def show(value: Any) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
+        return f"{value:.4g}" if isinstance(value, float) else shown(value)
 
-    return ", ".join(f"{k}={show(v)}" for k, v in sorted(params.items())
+    return ", ".join(f"{shown(k)}={show(v)}" for k, v in sorted(params.items())
                      if not isinstance(v, (list, dict)))
 
 
 def verdict(opened: OpenedBundle, generator: Generator) -> str:
     g = opened.header.generator
-    return (f"OK {g.name} v{g.version}: {signature_line(opened)}; "
+    return (f"OK {shown(g.name)} v{g.version}: {signature_line(opened)}; "
             f"{privacy_line(generator.privacy)}")
 
 

@@ -1,8 +1,20 @@
 """Stream sampled rows to CSV or Parquet, batch by batch, atomically.
 
 Memory stays flat in the number of rows: each batch is formatted, written
-and dropped. The file appears only when complete (temporary file, then a
-rename); an error or an interrupt leaves no partial output behind.
+and dropped, in slices small enough that even the widest schema the format
+allows formats within a few tens of MB. The file appears only when complete
+(temporary file, then a rename); an error or an interrupt leaves no partial
+output behind.
+
+CSV cells are data, never code. A cell is quoted (RFC 4180) when it holds a
+comma, a quote, a line break or surrounding spaces. A *text* cell (the
+header row, string categories and identifiers, dates written with a custom
+format) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is written as ``"'..."``: the leading apostrophe makes spreadsheets
+show it as text instead of running it as a formula, as the OWASP guidance
+on CSV injection recommends. Numbers and ISO dates are never changed, so a
+minus sign stays a sign. ``formula_guard=False`` (``hzg sample
+--no-formula-guard``) writes text cells exactly as they are.
 """
 
 from __future__ import annotations
@@ -23,7 +35,13 @@ from provisioner.schema import Column
 from provisioner.table import Table
 
 FORMATS = (".csv", ".csv.gz", ".parquet")
-_SPECIAL = (",", '"', "\n", "\r")
+_SPECIAL = (",", '"', "\n", "\r", "\u2028", "\u2029")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Cells formatted at a time (a slice of a batch): bounds the Python strings
+# alive at once whatever the number of columns. Parquet converts columns
+# without a Python object per cell and writes a row group per slice.
+CELLS_PER_SLICE = 1 << 18
+PARQUET_CELLS_PER_GROUP = 1 << 22
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -51,9 +69,21 @@ def _quote(text: str) -> str:
     return text
 
 
-def _text_formatter(column: Column) -> Callable[[np.ndarray], list[str]]:
+def csv_text_cell(text: str, *, formula_guard: bool = True) -> str:
+    """A text value as one CSV field: quoted if needed, never a formula."""
+    if formula_guard and text.startswith(FORMULA_STARTS):
+        return '"\'' + text.replace('"', '""') + '"'
+    return _quote(text)
+
+
+def _text_formatter(column: Column, formula_guard: bool = True
+                    ) -> Callable[[np.ndarray], list[str]]:
     """A function turning one column's values into CSV field strings."""
     cache: dict[Any, str] = {None: ""}
+
+    def cell(text: str) -> str:
+        return csv_text_cell(text, formula_guard=formula_guard)
+
     if column.kind == "datetime":
         unit = column.unit
         iso_like = {"%Y-%m-%d": ("D", None), "%Y-%m-%dT%H:%M:%S": ("s", None),
@@ -73,7 +103,8 @@ def _text_formatter(column: Column) -> Callable[[np.ndarray], list[str]]:
             return datetimes
 
         def strftime(values: np.ndarray) -> list[str]:
-            return ["" if v is None else v.strftime(fmt)
+            # a custom format can make any text: format it as a text cell
+            return ["" if v is None else cell(v.strftime(fmt))
                     for v in values.astype("datetime64[us]").astype(object).tolist()]
 
         return strftime
@@ -96,7 +127,7 @@ def _text_formatter(column: Column) -> Callable[[np.ndarray], list[str]]:
 
     if column.kind == "categorical" and column.value_type == "string":
         known = [label for label in category_labels(column) if label is not None]
-        if all(_quote(label) == label for label in known):
+        if all(cell(label) == label for label in known):
             # every label is CSV-safe as it is: one C-level pass for nulls
 
             def plain_labels(values: np.ndarray) -> list[str]:
@@ -106,48 +137,72 @@ def _text_formatter(column: Column) -> Callable[[np.ndarray], list[str]]:
 
             return plain_labels
 
+    if column.kind == "id":
+        # fresh values, each seen once: a cache would only grow
+
+        def identifiers(values: np.ndarray) -> list[str]:
+            return [cell(v) for v in values.tolist()]
+
+        return identifiers
+
     def labels(values: np.ndarray) -> list[str]:
         out = []
         for value in values.tolist():
             text = cache.get(value)
             if text is None:
-                text = cache[value] = _quote(str(value))
+                text = cache[value] = cell(str(value))
             out.append(text)
         return out
 
     return labels
 
 
+def _slices(batch: Table, columns: int, cells: int = CELLS_PER_SLICE) -> Iterable[Table]:
+    step = max(1, cells // max(columns, 1))
+    if batch.num_rows <= step:
+        yield batch
+        return
+    for start in range(0, batch.num_rows, step):
+        yield batch.slice(start, min(start + step, batch.num_rows))
+
+
 def write_csv_stream(batches: Iterable[Table], columns: tuple[Column, ...],
-                     handle: IO[str]) -> int:
+                     handle: IO[str], *, formula_guard: bool = True) -> int:
     """Write the header and every batch to an open text handle; returns rows."""
-    formatters = [_text_formatter(c) for c in columns]
-    handle.write(",".join(_quote(c.name) for c in columns) + "\n")
+    formatters = [_text_formatter(c, formula_guard) for c in columns]
+    handle.write(",".join(csv_text_cell(c.name, formula_guard=formula_guard)
+                          for c in columns) + "\n")
     rows = 0
     for batch in batches:
-        fields = [f(batch[c.name]) for f, c in zip(formatters, columns)]
-        handle.write("\n".join(map(",".join, zip(*fields))))
-        handle.write("\n")
-        rows += batch.num_rows
+        for part in _slices(batch, len(columns)):
+            fields = [f(part[c.name]) for f, c in zip(formatters, columns)]
+            handle.write("\n".join(map(",".join, zip(*fields))))
+            handle.write("\n")
+            rows += part.num_rows
     return rows
 
 
 def write_rows(batches: Iterable[Table], columns: tuple[Column, ...],
-               path: str | os.PathLike[str] | None) -> int:
-    """Write to ``path`` (.csv, .csv.gz, .parquet) or to stdout when None."""
+               path: str | os.PathLike[str] | None, *, overwrite: bool = False,
+               formula_guard: bool = True) -> int:
+    """Write to ``path`` (.csv, .csv.gz, .parquet) or to stdout when None.
+
+    An existing file is replaced only with ``overwrite``.
+    """
     if path is None:
-        return write_csv_stream(batches, columns, sys.stdout)
+        return write_csv_stream(batches, columns, sys.stdout, formula_guard=formula_guard)
     target = Path(path)
     kind = output_format(target)
     require_format(kind)
-    with atomic_output(target) as temp:
+    with atomic_output(target, overwrite=overwrite) as temp:
         if kind == ".parquet":
-            return _write_parquet(batches, temp)
+            return _write_parquet(batches, temp, len(columns))
         if kind == ".csv.gz":
             with gzip.open(temp, "wt", encoding="utf-8", newline="") as handle:
-                return write_csv_stream(batches, columns, handle)
+                return write_csv_stream(batches, columns, handle,
+                                        formula_guard=formula_guard)
         with open(temp, "w", encoding="utf-8", newline="") as handle:
-            return write_csv_stream(batches, columns, handle)
+            return write_csv_stream(batches, columns, handle, formula_guard=formula_guard)
 
 
 def estimate_bytes_per_row(table: Table, kind: str) -> float:
@@ -170,18 +225,19 @@ def estimate_bytes_per_row(table: Table, kind: str) -> float:
     return size / table.num_rows
 
 
-def _write_parquet(batches: Iterable[Table], path: str) -> int:
+def _write_parquet(batches: Iterable[Table], path: str, columns: int) -> int:
     import pyarrow.parquet as pq
 
     writer = None
     rows = 0
     try:
         for batch in batches:
-            table = batch.to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-            rows += batch.num_rows
+            for part in _slices(batch, columns, PARQUET_CELLS_PER_GROUP):
+                table = part.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+                rows += part.num_rows
     finally:
         if writer is not None:
             writer.close()
