@@ -5,22 +5,29 @@ The verbs follow the data flow: ``keygen`` and ``train`` on-prem, then
 verbs live in ``trainer.cli`` and are loaded only when asked for, so the
 light install answers ``hzg verify`` without JAX.
 
-Errors print one line, ``hzg: error: ...``, and exit 1; ``--debug`` (or
-``HZG_DEBUG=1``) shows the traceback instead.
+Errors print one line, ``hzg: error: ...``, and exit 1 (2 for a usage
+error); ``--debug`` (or ``HZG_DEBUG=1``) shows the traceback instead. Ctrl-C
+and SIGTERM stop a command the same way: whatever it was writing is removed,
+and it exits 130 (143 for SIGTERM). Outputs are checked before any work, and
+an existing file is replaced only with ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import importlib.util
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from provisioner import inspection
+from provisioner._atomic import check_output
 from provisioner.bundle import OpenedBundle, open_bundle
 from provisioner.errors import ConfigError, HzgError, MissingDependency
 from provisioner.generator import Generator
@@ -32,8 +39,18 @@ TRAINER_COMMANDS = {
     "budget": "plan a privacy budget: epsilon for a noise level, or the reverse",
     "evaluate": "measure a generator's utility and privacy against the real rows (on-prem)",
 }
+# What each trainer verb imports: checked first, so a light install names the
+# extra to install instead of failing inside the verb.
+TRAINER_NEEDS = {
+    "train": ("jax", "optax", "pandas", "dp_accounting"),
+    "schema": ("pandas",),
+    "budget": ("dp_accounting",),
+}
 EXIT_ERROR = 1
 EXIT_INTERNAL = 3
+# Cells of one batch of rows handed to a sink: keeps a batch of the widest
+# schema within a few tens of MB whatever --batch-size says.
+BATCH_CELLS = 1 << 20
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,6 +103,9 @@ def warn(message: str) -> None:
 def _cmd_keygen(args: argparse.Namespace) -> int:
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if args.passphrase:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"--passphrase asks for a passphrase in a terminal; without "
+                              f"one, set {PASSPHRASE_ENV} instead")
         first = getpass.getpass(f"passphrase for {args.name}.key: ")
         if first != getpass.getpass("again: "):
             raise ConfigError("the two passphrases differ; nothing was written")
@@ -139,7 +159,7 @@ def _named(exc: HzgError, path: str) -> HzgError:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    _check_output(args.output)
+    _check_output(args.output, args.force)
     opened = open_from_args(args, args.bundle)
     return _write(Generator.from_opened(opened), args, [args.bundle], show_provenance=False)
 
@@ -147,7 +167,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from provisioner.aggregate import aggregate
 
-    _check_output(args.output)
+    _check_output(args.output, args.force)
     weights = _weights(args.weights, len(args.bundles))
     generators = []
     for path in args.bundles:  # every bundle verified before anything is sampled
@@ -161,11 +181,16 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
     return _write(mixture, args, args.bundles, show_provenance=True)
 
 
-def _check_output(output: str | None) -> None:
+def _check_output(output: str | None, force: bool) -> None:
+    """Fail before any work on an output that cannot be written (or exists)."""
+    from provisioner import provenance
     from provisioner.sinks import output_format, require_format
 
     if output is not None:
-        require_format(output_format(output))  # fails before any work
+        require_format(output_format(output))
+        check_output(output, overwrite=force)
+        check_output(provenance.provenance_path(output), overwrite=force,
+                     what="provenance file")
 
 
 def _weights(text: str, count: int) -> str | list[float]:
@@ -210,7 +235,10 @@ def _write(source: object, args: argparse.Namespace, files: Sequence[str], *,
     _guard_size(source, request, kind, args)
     where = " ".join(f"--where {w}" for w in (args.where or []))
     meter = TerminalProgress(request.rows, conditions=where)
-    stream = batches(request, args.batch_size, available_cores(), meter)
+    # a batch of the widest schema stays small whatever --batch-size says
+    batch_size = max(1, min(args.batch_size, max(source.block_rows,
+                                                 BATCH_CELLS // len(source.columns))))
+    stream = batches(request, batch_size, available_cores(), meter)
     counts = None
     column = getattr(source, "source_column", None)
     if column is not None:
@@ -218,7 +246,10 @@ def _write(source: object, args: argparse.Namespace, files: Sequence[str], *,
         stream = _counting(stream, column, counts)
     start = time.perf_counter()
     try:
-        rows = write_rows(stream, source.columns, args.output)
+        # closing(): an interrupt stops the sampling threads here, before exit
+        with contextlib.closing(stream):
+            rows = write_rows(stream, source.columns, args.output, overwrite=args.force,
+                              formula_guard=not args.no_formula_guard)
     finally:
         meter.close()
     seconds = time.perf_counter() - start
@@ -230,7 +261,8 @@ def _write(source: object, args: argparse.Namespace, files: Sequence[str], *,
         from provisioner.bundle import write_atomic
 
         path = provenance.provenance_path(args.output)
-        write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(),
+                     overwrite=args.force, what="provenance file")
         print(f"wrote {rows:,} rows to {args.output} in {seconds:.1f} s "
               f"({rows / max(seconds, 1e-9):,.0f} rows/s); provenance in {path}",
               file=sys.stderr)
@@ -298,6 +330,11 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
                              "partitions concatenate to the whole output (needs --seed)")
     parser.add_argument("--batch-size", type=int, default=65536,
                         help="rows formatted and written at a time (memory, not output)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT (and its provenance file) if they exist")
+    parser.add_argument("--no-formula-guard", action="store_true",
+                        help="write text cells exactly, even those starting with = + - @ "
+                             "that spreadsheets would run as formulas")
     parser.add_argument("--yes", action="store_true",
                         help=f"write even when the output is estimated above "
                              f"{LARGE_OUTPUT_BYTES // 10**9} GB")
@@ -364,28 +401,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be so the same clean-up runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def _run_guarded(debug: bool, body: Callable[[], int]) -> int:
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return body()
+        return _run_body(debug, body)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _error(message: str) -> None:
+    print(f"hzg: error: {inspection.shown(' '.join(message.split()))}", file=sys.stderr)
+
+
+def _run_body(debug: bool, body: Callable[[], int]) -> int:
+    try:
+        code = body()
+        sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at exit
+        return code
     except HzgError as exc:
         if debug:
             raise
-        print(f"hzg: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("hzg: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        print("hzg: " + ("terminated" if terminated else "interrupted")
+              + "; nothing was left half-written", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # the reader of our stdout went away (e.g. `| head`): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # e.g. stdout on a full disk
+        if debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}; nothing was left half-written")
+        return EXIT_ERROR
+    except MemoryError:
+        if debug:
+            raise
+        _error("out of memory; close other programs or sample fewer rows at a time "
+               "(--batch-size)")
+        return EXIT_ERROR
     except Exception as exc:  # a bug: still one line unless asked for more
         if debug:
             raise
-        print(f"hzg: internal error: {type(exc).__name__}: {exc} "
-              "(rerun with --debug for a traceback and please report it)",
-              file=sys.stderr)
+        print(inspection.shown(
+            f"hzg: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+            "(rerun with --debug for a traceback and please report it)"),
+            file=sys.stderr)
         return EXIT_INTERNAL
 
 
@@ -399,12 +476,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _trainer_main(argv: list[str]) -> int:
+    wants_help = any(a in ("-h", "--help") for a in argv[1:])
+    missing = []
+    for module in TRAINER_NEEDS[argv[0]] if not wants_help else ():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module.replace("_", "-"))
     try:
+        if missing:
+            raise ImportError(name=missing[0])
         from trainer import cli as trainer_cli
     except ImportError as exc:
+        names = ", ".join(missing) or exc.name or str(exc)
         raise MissingDependency(
-            f"'hzg {argv[0]}' needs the training extras ({exc.name or exc} is missing): "
-            "pip install 'hzg[train]'"
+            f"'hzg {argv[0]}' needs the training extras ({names} missing); install them "
+            "with: pip install 'hzg[train]' (from a clone: pip install -e '.[train]')"
         ) from None
     return trainer_cli.main(argv)
 

@@ -25,6 +25,7 @@ __all__ = [
     "MalformedPayload",
     "MissingDependency",
     "NotABundle",
+    "OutputFileError",
     "PrivacyBudgetError",
     "SamplingError",
     "SchemaFileError",
@@ -168,6 +169,12 @@ class ConfigError(HzgError, ValueError):
     """An option or configuration value is out of range or inconsistent."""
 
     code = "config"
+
+
+class OutputFileError(HzgError):
+    """An output file cannot be written (missing folder, no permission, full disk)."""
+
+    code = "output_file"
 
 
 class PrivacyBudgetError(HzgError):

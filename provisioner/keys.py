@@ -29,10 +29,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from provisioner._files import read_capped
 from provisioner.errors import BadSignature, ConfigError, KeyFileError
 
 TRUST_ENV = "HZG_TRUST"
 PASSPHRASE_ENV = "HZG_KEY_PASSPHRASE"
+# A PEM Ed25519 key is a few hundred bytes; anything much larger is not one.
+KEY_FILE_LIMIT = 64 * 1024
 _KEY_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -121,7 +124,7 @@ class TrustStore(Mapping[str, TrustedKey]):
                 if not files:
                     raise KeyFileError(f"trust folder {path} holds no .pub files")
                 keys.extend(load_public_key(file) for file in files)
-            elif path.is_file():
+            elif path.exists():  # load_public_key refuses FIFOs and devices
                 keys.append(load_public_key(path))
             else:
                 raise KeyFileError(
@@ -211,10 +214,7 @@ def load_signing_key(
     ``$HZG_KEY_PASSPHRASE`` or a prompt).
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read signing key {path}: {exc.strerror}") from None
+    data = read_capped(path, limit=KEY_FILE_LIMIT, what="signing key", error=KeyFileError)
     if b"PRIVATE KEY" not in data:
         raise KeyFileError(f"{path} is not a PEM private key (did you pass the .pub file?)")
     try:
@@ -235,18 +235,17 @@ def load_signing_key(
 
 def is_encrypted_key_file(path: str | os.PathLike[str]) -> bool:
     try:
-        return b"ENCRYPTED PRIVATE KEY" in Path(path).read_bytes()
-    except OSError:
-        return False
+        data = read_capped(path, limit=KEY_FILE_LIMIT, what="signing key",
+                           error=KeyFileError)
+    except KeyFileError:
+        return False  # load_signing_key reports why
+    return b"ENCRYPTED PRIVATE KEY" in data
 
 
 def load_public_key(path: str | os.PathLike[str]) -> TrustedKey:
     """Read a ``.pub`` file (SubjectPublicKeyInfo PEM)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read public key {path}: {exc.strerror}") from None
+    data = read_capped(path, limit=KEY_FILE_LIMIT, what="public key", error=KeyFileError)
     if b"PRIVATE KEY" in data:
         raise KeyFileError(f"{path} holds a private key; trust the .pub file instead")
     try:

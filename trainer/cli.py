@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from provisioner._atomic import check_output
 from provisioner.cli import _debug_flag, _Parser
 from provisioner.errors import ConfigError, KeyFileError
 from provisioner.keys import PASSPHRASE_ENV, SigningKey, is_encrypted_key_file, load_signing_key
@@ -65,17 +66,16 @@ class ProgressBar:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from provisioner.bundle import decode_bundle
-    from provisioner.keys import TrustedKey, TrustStore
-    from trainer.config import TrainConfig
-    from trainer.train import train
-
-    key = load_key_for_signing(args.key)  # fail before minutes of training
+    # everything that can fail without the data fails before minutes of training
+    # (and before seconds of importing JAX)
     out = Path(args.out)
     if out.suffix != ".hzg":
         raise ConfigError(f"--out {out} should end in .hzg")
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise ConfigError(f"folder {out.parent} does not exist")
+    check_output(out, overwrite=args.force, what="bundle")
+    key = load_key_for_signing(args.key)
+
+    from trainer.config import TrainConfig
+
     config = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
     privacy: dict[str, object] = {}
     if args.epsilon is not None:
@@ -95,6 +95,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = config.replace(privacy=privacy, **changes)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
+
+    from provisioner.bundle import decode_bundle
+    from provisioner.keys import TrustedKey, TrustStore
+    from trainer.train import train
+
     if not config.privacy.enabled:
         print("hzg: warning: --insecure-no-dp: this generator is NOT differentially "
               "private and its metadata is read exactly from the data", file=sys.stderr)
@@ -102,7 +107,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     bundle = train(args.data, config, declarations=args.schema, progress=ProgressBar(),
                    report=reports)
-    bundle.save(out, key)
+    bundle.save(out, key, overwrite=args.force)
     report = reports[0]
     for notice in report.notices:
         print(f"hzg: notice: {notice}", file=sys.stderr)
@@ -129,16 +134,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.output:  # before reading (and importing pandas)
+        check_output(args.output, overwrite=args.force, what="schema file")
+    from provisioner.bundle import write_atomic
     from trainer.declarations import draft_schema
     from trainer.load import read_table
 
     table = read_table(args.data, encoding=args.encoding)
     text = draft_schema(table, with_values=args.with_values)
     if args.output:
-        path = Path(args.output)
-        if path.exists():
-            raise ConfigError(f"{path} already exists; choose another name")
-        path.write_text(text, encoding="utf-8")
+        path = write_atomic(args.output, text.encode("utf-8"), overwrite=args.force,
+                            what="schema file")
         print(f"wrote {path}; review it before training", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -229,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("data", metavar="DATA", help="CSV (optionally .gz) or Parquet file")
     train.add_argument("--key", required=True, help="the owner's signing key (NAME.key)")
     train.add_argument("--out", required=True, help="where to write MODEL.hzg")
+    train.add_argument("--force", action="store_true", help="replace MODEL.hzg if it exists")
     train.add_argument("--epsilon", type=float, help="privacy budget epsilon (default 1.0)")
     train.add_argument("--delta", type=float, help="privacy budget delta (default 1e-6)")
     train.add_argument("--epochs", type=float, help="passes over the data (default 20)")
@@ -251,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="draft a schema file for a table, for you to review")
     schema.add_argument("data", metavar="DATA")
     schema.add_argument("-o", "--output", help="write to this file instead of stdout")
+    schema.add_argument("--force", action="store_true", help="replace the file if it exists")
     schema.add_argument("--with-values", action="store_true",
                         help="include categories and bounds READ FROM THE DATA")
     schema.add_argument("--encoding", default="utf-8", help="text encoding of a CSV")

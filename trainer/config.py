@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from provisioner._checks import positive, positive_int, probability
+from provisioner._files import TEXT_FILE_LIMIT, read_capped
 from provisioner.errors import ConfigError
 
 MAX_EPSILON = 20.0
+# Beyond this even --allow-large-epsilon stops: exp(epsilon) overflows the
+# accountant's arithmetic near 700, and epsilon = 100 already promises nothing.
+HARD_MAX_EPSILON = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,12 @@ class PrivacyConfig:
         if not self.enabled:
             return
         positive(epsilon=self.epsilon)
+        if self.epsilon > HARD_MAX_EPSILON:
+            raise ConfigError(
+                f"epsilon={self.epsilon:g} is above {HARD_MAX_EPSILON:g}, where a DP "
+                "guarantee means nothing and cannot be accounted; use a smaller epsilon "
+                "or --insecure-no-dp"
+            )
         if self.epsilon > MAX_EPSILON and not self.allow_large_epsilon:
             raise ConfigError(
                 f"epsilon={self.epsilon} gives little protection (the limit is "
@@ -165,9 +175,10 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
+        data = read_capped(path, limit=TEXT_FILE_LIMIT, what="config", error=ConfigError)
         try:
-            plain = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            plain = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from None
         return cls.from_plain(plain, str(path))
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from provisioner._files import TEXT_FILE_LIMIT, read_capped
 from provisioner.errors import SchemaFileError
 from provisioner.schema import DATETIME_UNITS
 
@@ -83,9 +84,11 @@ class Declarations:
     @classmethod
     def load(cls, path: str | Path) -> Declarations:
         path = Path(path)
+        data = read_capped(path, limit=TEXT_FILE_LIMIT, what="schema file",
+                           error=SchemaFileError)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise SchemaFileError(f"cannot read schema file {path}: {exc}") from None
         try:
             plain = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)

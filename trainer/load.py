@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.errors import InputDataError, MissingDependency
+from provisioner.schema import name_problem
 from trainer.column_types import TypedColumn, TypedTable, type_column
 
 __all__ = ("read_csv", "read_table")
@@ -94,12 +95,15 @@ def read_table(source: str | os.PathLike[str] | Any, *, encoding: str = "utf-8",
         label = str(path)
         if not path.exists():
             raise InputDataError(f"{path} does not exist")
+        if not path.is_file():  # a folder, a FIFO or a device would hang or fail late
+            raise InputDataError(f"{path} is not a regular file; give a CSV or Parquet file")
         if path.suffix.lower() in (".parquet", ".pq"):
             raw = _from_frame(_read_parquet(path))
         else:
             header, columns = read_csv(path, encoding=encoding, null_values=null_values)
             raw = dict(zip(header, columns))
-    problems: list[str] = []
+    # names a bundle cannot hold are refused now, not after training
+    problems: list[str] = [p for p in map(name_problem, raw) if p is not None]
     unknown = sorted(set(drop) - set(raw))
     if unknown:
         problems.append(f"cannot drop {unknown}: no such column(s) in {label}")

@@ -63,7 +63,8 @@ def test_schema_naming_a_missing_column(tmp_path):
         Declarations.from_plain({"columns": {"a": {"colour": "red"}}})
 
 
-@pytest.mark.parametrize("epsilon, message", [(0, "> 0"), (-1, "> 0"), (1e6, "little protection"),
+@pytest.mark.parametrize("epsilon, message", [(0, "> 0"), (-1, "> 0"), (50, "little protection"),
+                                              (1e6, "means nothing"),
                                               (float("nan"), "finite")])
 def test_bad_epsilon(epsilon, message):
     with pytest.raises(ConfigError, match=message):
