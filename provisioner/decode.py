@@ -213,27 +213,44 @@ def make_ids(column: Column, first_row: int, count: int,
     if column.style == "sequence":
         return np.arange(first_row + 1, first_row + count + 1, dtype=np.int64)
     if column.style == "uuid":
-        chars = _HEX[rng.integers(0, 16, size=(count, 32))]
-        return _join_rows(chars)
+        return _join_bytes([_HEX_BYTES[rng.integers(0, 16, size=(count, 32))]])
     pieces = []
     pattern = column.pattern
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            pieces.append(np.full(count, pattern[i + 1], dtype=object))
-            i += 2
-            continue
-        alphabet = _PATTERN_CLASSES.get(ch)
-        if alphabet is None:
-            pieces.append(np.full(count, ch, dtype=object))
+            literal, i = pattern[i + 1], i + 2
         else:
-            pieces.append(alphabet[rng.integers(0, len(alphabet), size=count)].astype(object))
-        i += 1
-    return _join_rows(np.stack(pieces, axis=1)) if pieces else np.full(count, "", object)
+            literal, i = ch, i + 1
+            alphabet = _PATTERN_BYTES.get(ch)
+            if alphabet is not None:
+                pieces.append(alphabet[rng.integers(0, len(alphabet), size=count)][:, None])
+                continue
+        encoded = np.frombuffer(literal.encode("utf-8"), np.uint8)
+        pieces.append(np.broadcast_to(encoded, (count, len(encoded))))
+    if not pieces:
+        return np.full(count, "", object)
+    return _join_bytes(pieces)
 
 
-def _join_rows(chars: np.ndarray) -> np.ndarray:
-    out = np.empty(chars.shape[0], dtype=object)
-    out[:] = ["".join(row) for row in chars.tolist()]
+_HEX_BYTES = np.frombuffer(b"0123456789abcdef", np.uint8)
+_PATTERN_BYTES = {key: np.frombuffer("".join(chars.tolist()).encode(), np.uint8)
+                  for key, chars in _PATTERN_CLASSES.items()}
+
+
+def _join_bytes(pieces: list[np.ndarray]) -> np.ndarray:
+    """Rows of UTF-8 bytes (count x width pieces) -> an object array of str.
+
+    One C-level pass builds every row's bytes; only the final decode is per
+    row, so a 128-character pattern costs one call per row, not 128.
+    """
+    matrix = np.ascontiguousarray(np.concatenate(pieces, axis=1), dtype=np.uint8)
+    count, width = matrix.shape
+    out = np.empty(count, dtype=object)
+    if width == 0:
+        out[:] = ""
+        return out
+    rows = matrix.view(f"S{width}").ravel().tolist()
+    out[:] = [row.decode("utf-8") for row in rows]
     return out

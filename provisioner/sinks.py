@@ -42,6 +42,26 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # without a Python object per cell and writes a row group per slice.
 CELLS_PER_SLICE = 1 << 18
 PARQUET_CELLS_PER_GROUP = 1 << 22
+# Characters of CSV text formatted at a time, for schemas of long labels.
+TEXT_PER_SLICE = 1 << 23
+
+
+def row_text_chars(columns: tuple[Column, ...]) -> int:
+    """An upper bound on the characters of one CSV row of ``columns``."""
+    total = 0
+    for column in columns:
+        if column.kind == "categorical":
+            longest = max((len(str(v)) for v in category_labels(column) if v is not None),
+                          default=0)
+        elif column.kind == "id":
+            longest = 32 if column.style == "uuid" else (
+                20 if column.style == "sequence" else len(column.pattern or ""))
+        elif column.kind == "datetime" and column.format is not None:
+            longest = 16 * len(column.format)  # a directive expands to at most ~16
+        else:
+            longest = 40
+        total += 2 * longest + 4  # quotes doubled at worst, the guard, the comma
+    return total
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -157,8 +177,9 @@ def _text_formatter(column: Column, formula_guard: bool = True
     return labels
 
 
-def _slices(batch: Table, columns: int, cells: int = CELLS_PER_SLICE) -> Iterable[Table]:
-    step = max(1, cells // max(columns, 1))
+def _slices(batch: Table, columns: int, cells: int = CELLS_PER_SLICE,
+            row_chars: int = 0) -> Iterable[Table]:
+    step = max(1, min(cells // max(columns, 1), TEXT_PER_SLICE // max(row_chars, 1)))
     if batch.num_rows <= step:
         yield batch
         return
@@ -173,8 +194,9 @@ def write_csv_stream(batches: Iterable[Table], columns: tuple[Column, ...],
     handle.write(",".join(csv_text_cell(c.name, formula_guard=formula_guard)
                           for c in columns) + "\n")
     rows = 0
+    row_chars = row_text_chars(columns)
     for batch in batches:
-        for part in _slices(batch, len(columns)):
+        for part in _slices(batch, len(columns), row_chars=row_chars):
             fields = [f(part[c.name]) for f, c in zip(formatters, columns)]
             handle.write("\n".join(map(",".join, zip(*fields))))
             handle.write("\n")
