@@ -36,7 +36,8 @@ Identifiers. A ``sequence`` id column numbers output rows: row ``r`` holds
 ``r + 1``. Other ids (patterns, UUIDs) come from stream 2 of their round.
 
 Block size. ``R`` is 8,192 rows unless a source's working memory per
-candidate row (``MadeConfig.sampling_bytes_per_row``) times 8,192 exceeds
+candidate row (``MadeConfig.sampling_bytes_per_row`` for the model, plus
+decoding and the decoded row in up to three blocks: ``Generator``) times 8,192 exceeds
 :data:`BLOCK_BYTES`; then it is the largest multiple of 64 rows that fits
 (at least 1). Every bundle the trainer makes with its defaults keeps
 8,192; a hostile bundle with a huge vocabulary gets small blocks instead of

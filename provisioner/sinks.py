@@ -161,7 +161,7 @@ def _text_formatter(column: Column, formula_guard: bool = True
         # fresh values, each seen once: a cache would only grow
 
         def identifiers(values: np.ndarray) -> list[str]:
-            return [cell(v) for v in values.tolist()]
+            return ["" if v is None else cell(v) for v in values.tolist()]
 
         return identifiers
 

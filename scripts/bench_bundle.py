@@ -34,17 +34,27 @@ from provisioner import (  # noqa: E402
 )
 
 
-def weights(total_bytes: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Trained-like float32 weights: Gaussian values, some masked to zero."""
+def made_bundle(total_bytes: int, seed: int = 0) -> Bundle:
+    """A MADE generator of about ``total_bytes`` of trained-like weights.
+
+    Four string columns share V tokens; the direct layer (V x V) dominates,
+    so V is about sqrt(bytes / 4). Weights are Gaussian, masked as MADE's.
+    """
+    from provisioner.models.made import MadeConfig, masks, tensor_shapes
+    from scripts.forge import made_header, non_dp_privacy, string_column
+
+    per_column = max(2, int((total_bytes / 4) ** 0.5) // 4)
+    columns = [string_column(f"c{j}", [f"v{i}" for i in range(per_column)])
+               for j in range(4)]
+    header = made_header(columns, hidden=[16], direct=True, privacy=non_dp_privacy())
+    config = MadeConfig.from_plain(header["model"]["config"])
     rng = np.random.default_rng(seed)
-    side = int((total_bytes / 4 / 4) ** 0.5)
-    tensors = {}
-    for i in range(4):
-        w = rng.normal(0, 0.05, size=(side, side)).astype(np.float32)
-        w[np.triu_indices(side, 1)] = 0  # MADE masks zero out about half
-        tensors[f"layer.{i}.w"] = w
-        tensors[f"layer.{i}.b"] = rng.normal(0, 0.05, size=side).astype(np.float32)
-    return tensors
+    mask = masks(config)
+    tensors = {name: (rng.normal(0, 0.05, size=shape) * mask.get(name, 1)).astype(np.float32)
+               for name, shape in tensor_shapes(config).items()}
+    return Bundle(GeneratorInfo("ab" * 16, "bench", 1, "bench", 0),
+                  ModelSpec("made", header["model"]["config"]), header["schema"],
+                  header["privacy"], {}, tensors)
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -76,11 +86,9 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for label, size in (("small (~50 KB)", 50_000), ("large (~10 MB)", 10_000_000)):
-            tensors = weights(size)
+            bundle = made_bundle(size)
+            tensors = dict(bundle.tensors)
             raw = sum(a.nbytes for a in tensors.values())
-            bundle = Bundle(GeneratorInfo("ab" * 16, "bench", 1, "bench", 0),
-                            ModelSpec("bench", {}), {"columns": []}, {"dp": False}, {},
-                            tensors)
             hzg_path = Path(folder) / f"{size}.hzg"
             bundle.save(hzg_path, key)
             npz_path = Path(folder) / f"{size}.npz"

@@ -60,7 +60,9 @@ def test_sample_never_overwrites_without_force(tmp_path):
     result = hzg("sample", str(GOOD), *TRUST, "-n", "5", "-o", str(out), "--force")
     assert result.returncode == 0, result.stderr
     assert len(out.read_text().splitlines()) == 6
-    assert leftovers(tmp_path) == ["rows.csv"]
+    assert leftovers(tmp_path) == ["rows.csv", "rows.csv.provenance.json"]
+    one_line_error(hzg("sample", str(GOOD), *TRUST, "-n", "5", "-o", str(out)),
+                   "already exists", "--force")  # the provenance is guarded too
 
 
 def test_sample_into_a_folder_or_an_unwritable_place(tmp_path):
@@ -176,7 +178,7 @@ def test_temp_files_of_a_killed_run_are_removed_by_the_next(tmp_path):
     assert [p for p in leftovers(tmp_path) if p.endswith(".hzg-tmp")]  # SIGKILL: it stays
     result = hzg("sample", str(GOOD), *TRUST, "-n", "5", "-o", str(tmp_path / "rows.csv"))
     assert result.returncode == 0, result.stderr
-    assert leftovers(tmp_path) == ["rows.csv"]
+    assert leftovers(tmp_path) == ["rows.csv", "rows.csv.provenance.json"]
 
 
 # --- trainer verbs (no training happens: each fails before) -----------------

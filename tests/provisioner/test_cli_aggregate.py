@@ -62,7 +62,7 @@ def test_one_bad_bundle_fails_the_whole_command(lab, capsys, problem):
         (lab / "clinic.hzg").write_bytes(data[:-10])
     if problem == "expired":
         b.bundle(COLUMNS_CLINIC, owner="clinic", expires_at=b.CREATED_AT + 1).save(
-            lab / "clinic.hzg", b.key("clinic"))
+            lab / "clinic.hzg", b.key("clinic"), overwrite=True)
     before = set(lab.iterdir())
     code, out, err = run(capsys, "aggregate", lab / "bank.hzg", lab / "clinic.hzg", "-n", 10,
                          "--trust", trust, "-o", lab / "mix.parquet", "--seed", 1)

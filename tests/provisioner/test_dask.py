@@ -32,8 +32,10 @@ def same(left, right) -> None:
 def client():
     from distributed import Client, LocalCluster
 
+    # ":0": a free port. None still binds 8787, and warns when another
+    # cluster on the machine holds it (a warning at the end of a green run).
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, worker_dashboard_address=None) as cluster, \
+                      dashboard_address=":0", worker_dashboard_address=None) as cluster, \
             Client(cluster) as client:
         yield client
 

@@ -18,7 +18,8 @@ import pytest
 from provisioner import HzgError, decode_bundle
 from provisioner.bundle import layout
 from provisioner.errors import SamplingError
-from provisioner.generator import BLOCK_ROWS, WORKER_BUDGET_BYTES, Generator
+from provisioner.generator import Generator
+from provisioner.scheme import BLOCK_BYTES, DEFAULT_BLOCK_ROWS
 from provisioner.models.made import MadeConfig
 from scripts.forge import (
     NOW,
@@ -286,9 +287,9 @@ def test_sampling_bytes_per_row_bounds_what_a_block_allocates(config):
 
 def test_blocks_shrink_only_for_models_too_wide_for_the_budget(golden_trust):
     small = read(forge(two_columns(hidden=[128])), golden_trust)
-    assert small.block_rows == BLOCK_ROWS
+    assert small.block_rows == DEFAULT_BLOCK_ROWS
     wide = read(forge(two_columns(hidden=[16384])), golden_trust)
-    assert wide.block_rows < BLOCK_ROWS
+    assert wide.block_rows < DEFAULT_BLOCK_ROWS
     per_row = wide.sampler.config.sampling_bytes_per_row()
-    assert wide.block_rows * per_row <= WORKER_BUDGET_BYTES
+    assert wide.block_rows * per_row <= BLOCK_BYTES
     assert wide.sample(3, seed=0).num_rows == 3
