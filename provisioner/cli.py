@@ -45,7 +45,9 @@ TRAINER_NEEDS = {
     "train": ("jax", "optax", "pandas", "dp_accounting"),
     "schema": ("pandas",),
     "budget": ("dp_accounting",),
+    "evaluate": ("pandas", "sklearn", "matplotlib"),
 }
+TRAINER_EXTRAS = {"evaluate": "train,evaluate"}  # the pip extra each verb needs
 EXIT_ERROR = 1
 EXIT_INTERNAL = 3
 # Cells of one batch of rows handed to a sink: keeps a batch of the widest
@@ -478,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _trainer_main(argv: list[str]) -> int:
     wants_help = any(a in ("-h", "--help") for a in argv[1:])
     missing = []
-    for module in TRAINER_NEEDS[argv[0]] if not wants_help else ():
+    for module in TRAINER_NEEDS.get(argv[0], TRAINER_NEEDS["train"]) if not wants_help else ():
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
@@ -491,9 +493,10 @@ def _trainer_main(argv: list[str]) -> int:
         from trainer import cli as trainer_cli
     except ImportError as exc:
         names = ", ".join(missing) or exc.name or str(exc)
+        extra = TRAINER_EXTRAS.get(argv[0], "train")
         raise MissingDependency(
             f"'hzg {argv[0]}' needs the training extras ({names} missing); install them "
-            "with: pip install 'hzg[train]' (from a clone: pip install -e '.[train]')"
+            f"with: pip install 'hzg[{extra}]' (from a clone: pip install -e '.[{extra}]')"
         ) from None
     return trainer_cli.main(argv)
 
