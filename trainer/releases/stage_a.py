@@ -112,7 +112,7 @@ def partition_select(values: np.ndarray, sigma: float, tau: float, source: Noise
     # values a bundle cannot hold (over-long or control-character labels,
     # integers past int64) are never released: they stay rare. The rule looks
     # at each value alone, so it leaks nothing about the others.
-    keys = [k for k in counter if storable_category(k, _value_type_of(k))]
+    keys = [k for k in counter if _storable(k)]
     noisy = np.array([counter[k] for k in keys], dtype=np.float64) + source.gaussian(
         sigma, len(keys))
     order = np.argsort(-noisy, kind="stable")
@@ -120,10 +120,16 @@ def partition_select(values: np.ndarray, sigma: float, tau: float, source: Noise
     return [k for k, _ in kept], [c for _, c in kept]
 
 
-def _value_type_of(value: Any) -> str:
+def _storable(value: Any) -> bool:
+    """Whether a bundle can hold ``value`` as a category (other values, e.g.
+    the floats of a heap search, are not categories and always pass)."""
     if isinstance(value, bool):
-        return "boolean"
-    return "integer" if isinstance(value, int) else "string"
+        return True
+    if isinstance(value, int):
+        return storable_category(value, "integer")
+    if isinstance(value, str):
+        return storable_category(value, "string")
+    return True
 
 
 def id_shape(text: str) -> str:
