@@ -166,3 +166,15 @@ def test_a_dependency_must_follow_its_source():
         declared.check_columns(["a", "b"])
     with pytest.raises(SchemaFileError, match="itself"):
         Declarations.from_plain({"columns": {"a": {"determined_by": "a"}}})
+
+
+def test_a_narrow_range_far_from_zero_gets_a_fine_grid():
+    rng = np.random.default_rng(8)
+    lat = rng.normal(44.97, 0.03, 8000)
+    derived = derive(table_of(lat=[f"{v:.8f}" for v in lat]))
+    grid = derived.schema.column("lat").grid
+    edges = np.asarray(grid.cell_edges)
+    inside = np.sum((edges > 44.92) & (edges < 45.02))
+    # stage A's range is the power-of-two cell [32, 64): one look at 100 cells
+    # of 0.32 would put every value in one or two cells
+    assert inside >= 20 and grid.num_bins >= 15

@@ -46,7 +46,8 @@ class Needs:
 
     @property
     def stage_b_histograms(self) -> int:
-        return len(self.fine) + len(self.dependencies)
+        """Two looks per numeric/datetime column (see stage_b), one per dependency."""
+        return 2 * len(self.fine) + len(self.dependencies)
 
     def stage_a_multiplier(self, noise: MetadataNoise) -> float | None:
         """Effective Gaussian noise multiplier of stage A, or None if empty."""

@@ -1,10 +1,13 @@
-"""Stage B: one Gaussian release of a fine histogram per numeric/datetime column.
+"""Stage B: one Gaussian release of two fine histograms per numeric/datetime column.
 
-The grid of each histogram is fixed by stage A's (already released) range or
-by declared bounds; bins and the within-bin decoding weights are
-post-processing of the noisy counts (``trainer.binning``). Each row adds 1 to
-one cell of each histogram, so with ``k`` histograms at noise σ the release
-has noise multiplier ``σ/√k``.
+The grid of the first histogram is fixed by stage A's (already released)
+range or by declared bounds; the grid of the second by the first's noisy
+counts (a zoom onto the cells the values occupy, or the same grid again).
+Bins and the within-bin decoding weights are post-processing of the noisy
+counts (``trainer.binning``). Each row adds 1 to one cell of each histogram,
+so with ``k`` histograms at noise σ the release has noise multiplier
+``σ/√k``; a grid chosen from earlier noisy output is adaptive composition,
+which Gaussian mechanisms allow at the same multiplier.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from trainer.releases.needs import MetadataOptions, Needs
 from trainer.releases.noise import MetadataNoise, NoiseSource, noisy_histogram
 from trainer.releases.stage_a import StageA
 
-__all__ = ("run_stage_b",)
+__all__ = ("LOOKS", "run_stage_b")
+
+LOOKS = 2  # histograms per column: a first look, then a zoom or a second look
+ZOOM_GAIN = 4  # zoom when the new grid has 4x the cells the values occupied
 
 
 def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a: StageA,
@@ -49,27 +55,54 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         if d.bounds is not None and integral:
             hi = hi + 1  # declared bounds are inclusive; cells are half-open
         decimals = d.decimals if d.decimals is not None else stage_a.decimals.get(column.name, 0)
-        edges = fine_edges(lo, hi, integral, decimals, options)
         points = stage_a.atoms.get(column.name, ())
-        if points:
-            edges = with_point_cells(edges, points, 1.0 if integral else 10.0 ** -decimals)
-        values = np.clip(column.values[~column.null], edges[0], np.nextafter(edges[-1], -np.inf))
-        cells = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-        noisy = noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, source)
-        # Cells under 2σ are more likely noise than mass. Declared bounds are
-        # the output range; otherwise the grid's ends are cut where neither a
-        # cell (3σ) nor the whole tail beyond it is significant, so that a
-        # lone noisy cell cannot stretch the range (rows beyond the ends are
-        # clipped into the end cells) and a thin tail is not cut off.
-        weights = np.where(noisy > 2 * noise.grid_sigma, noisy, 0.0)
-        if d.bounds is not None:
-            first, last = 0, len(noisy) - 1
+        unit = 1.0 if integral else 10.0 ** -decimals
+
+        def grid_on(a: float, b: float) -> np.ndarray:
+            edges = fine_edges(a, b, integral, decimals, options)
+            return with_point_cells(edges, points, unit) if points else edges
+
+        def measure(edges: np.ndarray) -> np.ndarray:
+            values = np.clip(column.values[~column.null], edges[0],
+                             np.nextafter(edges[-1], -np.inf))
+            cells = np.clip(np.searchsorted(edges, values, side="right") - 1, 0,
+                            len(edges) - 2)
+            return noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, source)
+
+        def span(noisy: np.ndarray, sigma: float) -> tuple[int, int]:
+            # Declared bounds are the output range; otherwise the grid's ends
+            # are cut where neither a cell (3σ) nor the whole tail beyond it is
+            # significant, so that a lone noisy cell cannot stretch the range
+            # (rows beyond the ends are clipped into the end cells) and a thin
+            # tail is not cut off.
+            if d.bounds is not None:
+                return 0, len(noisy) - 1
+            return significant_span(noisy, sigma)
+
+        # Two looks at each column (two histograms of the release). The first
+        # finds where the values are on stage A's coarse range; when they sit
+        # in a few of its cells (latitudes, pressures, years: a narrow range
+        # far from zero) the second is a fresh grid over just those cells,
+        # otherwise it measures the same grid again and the two are averaged,
+        # which is as precise as one look with all the budget.
+        edges = grid_on(lo, hi)
+        noisy = measure(edges)
+        sigma = noise.grid_sigma
+        first, last = span(noisy, sigma)
+        zoomed = grid_on(float(edges[first]), float(edges[last + 1]))
+        if len(zoomed) - 1 >= ZOOM_GAIN * (last - first + 1):
+            edges = zoomed
+            noisy = measure(edges)
         else:
-            first, last = significant_span(noisy, noise.grid_sigma)
+            noisy = (noisy + measure(edges)) / 2
+            sigma = sigma / np.sqrt(2.0)
+        first, last = span(noisy, sigma)
+        # Cells under 2σ are more likely noise than mass.
+        weights = np.where(noisy > 2 * sigma, noisy, 0.0)
         edges, weights = edges[first:last + 2], weights[first:last + 1]
         max_exact = options.max_exact_tokens if integral else 0
         starts = quantile_bins(weights, options.numeric_bins, max_exact)
-        decode_weights = shrink_within_bins(noisy[first:last + 1], starts, noise.grid_sigma)
+        decode_weights = shrink_within_bins(noisy[first:last + 1], starts, sigma)
         grids[column.name] = Grid(tuple(float(e) for e in edges),
                                   tuple(float(w) for w in decode_weights), tuple(starts))
         # Per-bin totals of the untrimmed noisy counts (cells cut off at the ends
@@ -80,5 +113,5 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         owner = np.clip(np.arange(len(noisy)) - first, 0, len(weights) - 1)
         out_targets[column.name] = MarginalTarget(
             np.bincount(cell_bin[owner], weights=noisy, minlength=len(starts)),
-            np.bincount(cell_bin[owner], minlength=len(starts)) * noise.grid_sigma**2)
+            np.bincount(cell_bin[owner], minlength=len(starts)) * sigma**2)
     return grids
