@@ -141,11 +141,11 @@ def significant_span(noisy: np.ndarray, sigma: float, z: float = 3.0,
     """First and last cell of the range that the noisy counts support.
 
     A cell counts on its own above ``z·σ``. Beyond the outermost such cell the
-    range reaches on to the end of any run of ``m`` cells whose summed count
-    exceeds ``tail_z·σ·√m``: a long thin tail (sparse, spread-out values,
-    every cell under the noise) is kept instead of being clipped into one end
-    cell, while a stretch of pure noise passes this scan with probability of
-    about 1% (z = 4.5 over a few thousand runs). Post-processing of the counts.
+    range reaches on over the run of ``m`` cells next to it with the largest
+    standardised sum, when that sum exceeds ``tail_z·σ·√m``: a long thin tail
+    (sparse, spread-out values, every cell under the noise) is kept instead of
+    being clipped into one end cell, and the run stops where its mass stops.
+    Post-processing of the counts.
     """
     n = len(noisy)
     if n == 0:
@@ -159,11 +159,17 @@ def significant_span(noisy: np.ndarray, sigma: float, z: float = 3.0,
 
 
 def _farthest_run(cells: np.ndarray, scale: float) -> int:
-    """How far from the start of ``cells`` a significant run can end (0: none)."""
+    """How many of ``cells`` (starting next to the occupied span) form the tail.
+
+    The tail is the run ``cells[:b]`` with the largest standardised sum
+    ``S_b/√b``: it grows while the run gathers mass and falls once it only
+    gathers noise, so it ends where the mass ends. It counts when ``S_b``
+    exceeds ``scale·√b``; 0 when no run does.
+    """
     m = len(cells)
     if m == 0:
         return 0
-    cum = np.concatenate([[0.0], np.cumsum(cells)])
-    a, b = np.triu_indices(m + 1, k=1)  # runs cells[a:b]
-    significant = cum[b] - cum[a] > scale * np.sqrt(b - a)
-    return int(b[significant].max()) if significant.any() else 0
+    b = np.arange(1, m + 1, dtype=np.float64)
+    standardised = np.cumsum(cells) / np.sqrt(b)
+    best = int(np.argmax(standardised))
+    return best + 1 if standardised[best] > scale else 0

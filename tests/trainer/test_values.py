@@ -178,3 +178,19 @@ def test_a_narrow_range_far_from_zero_gets_a_fine_grid():
     # stage A's range is the power-of-two cell [32, 64): one look at 100 cells
     # of 0.32 would put every value in one or two cells
     assert inside >= 20 and grid.num_bins >= 15
+
+
+def test_values_spread_thin_over_many_magnitudes_still_get_a_range():
+    rng = np.random.default_rng(9)
+    n = 20000
+    # 4,000 budgets from 1e3 to 1e8 (about 230 per power of two), the rest null
+    budget = [f"{v:.0f}" if i < 4000 else "" for i, v in
+              enumerate(10 ** rng.uniform(3, 8, n))]
+    noise = MetadataNoise(100.0, vocab_sigma=70.0, range_sigma=105.0, grid_sigma=60.0,
+                          threshold_delta=1e-9)  # 4.5σ = 472: no cell alone is enough
+    cells = [None if b == "" else b for b in budget]
+    table = TypedTable([type_column("budget", cells)], "test")
+    derived = derive_metadata(table, Declarations.empty(), noise, MetadataOptions(), n,
+                              NoiseSource(np.random.default_rng(2)))
+    edges = derived.schema.column("budget").grid.cell_edges
+    assert edges[0] < 1e4 and edges[-1] > 1e7

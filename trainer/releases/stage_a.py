@@ -27,6 +27,7 @@ import numpy as np
 
 from provisioner.errors import InputDataError
 from provisioner.schema import storable_category
+from trainer.binning import significant_span
 from trainer.column_types import TypedColumn, TypedTable
 from trainer.declarations import ColumnDeclaration, Declarations
 from trainer.releases.needs import MetadataOptions, Needs
@@ -162,7 +163,8 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
                     source: NoiseSource, out: StageA, what: str) -> tuple[int, int]:
     """Release a histogram of ``cells`` plus a null cell; first/last occupied cell.
 
-    A cell counts as occupied above RANGE_Z·σ; the cell just above the last
+    A cell counts as occupied above RANGE_Z·σ, and so does a run of cells whose
+    sum is above RANGE_Z·σ·√m (values spread thinly); the cell just above the last
     one also counts above EXTEND_Z·σ, because a column's maximum often sits
     alone in a cell of its own (16 for a 1-16 code starts a new power of two)
     and cutting it there would clip every such row to the value below (a
@@ -173,13 +175,31 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     hist = noisy_histogram(np.append(cells, nulls), size + 1, sigma, source)
     out.null_counts[column.name] = float(hist[-1])
     out.null_sigmas[column.name] = sigma
-    occupied = np.flatnonzero(hist[:-1] > RANGE_Z * sigma)
-    if occupied.size == 0:
-        raise InputDataError(_too_small(column.name, what))
-    last = int(occupied[-1])
-    if last + 1 < size and hist[last + 1] > EXTEND_Z * sigma:
+    counts = hist[:-1]
+    if not np.any(counts > RANGE_Z * sigma):
+        # values spread thinly over many cells (a mostly-null column of
+        # budgets from 1e3 to 1e8): no cell alone, but a run of cells together
+        runs = _significant_runs(counts, RANGE_Z * sigma)
+        if runs is None:
+            raise InputDataError(_too_small(column.name, what))
+        return runs
+    # cells above RANGE_Z·σ, and beyond them any run of cells significant together
+    first, last = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)
+    if last + 1 < size and counts[last + 1] > EXTEND_Z * sigma:
         last += 1
-    return int(occupied[0]), last
+    return first, last
+
+
+def _significant_runs(hist: np.ndarray, scale: float) -> tuple[int, int] | None:
+    """The run of cells with the largest standardised sum ``S/√m``, if it
+    exceeds ``scale`` (first and last cell), else None."""
+    cum = np.concatenate([[0.0], np.cumsum(hist)])
+    a, b = np.triu_indices(len(hist) + 1, k=1)  # runs hist[a:b]
+    standardised = (cum[b] - cum[a]) / np.sqrt(b - a)
+    best = int(np.argmax(standardised))
+    if standardised[best] <= scale:
+        return None
+    return int(a[best]), int(b[best]) - 1
 
 
 def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataNoise,
