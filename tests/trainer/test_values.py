@@ -194,3 +194,16 @@ def test_values_spread_thin_over_many_magnitudes_still_get_a_range():
                               NoiseSource(np.random.default_rng(2)))
     edges = derived.schema.column("budget").grid.cell_edges
     assert edges[0] < 1e4 and edges[-1] > 1e7
+
+
+def test_an_integer_zero_one_column_keeps_its_ones():
+    # 0/1 as integers: the magnitude cells between 0 and 1 cannot hold an
+    # integer, so the cell of 1 is the zero cell's neighbour (EXTEND_Z applies)
+    rng = np.random.default_rng(10)
+    flags = [str(int(v)) for v in rng.random(20000) < 0.03]  # 600 ones
+    noise = MetadataNoise(100.0, vocab_sigma=100.0, range_sigma=150.0, grid_sigma=60.0,
+                          threshold_delta=1e-9)  # 4.5σ = 675 > 600: not alone
+    table = TypedTable([type_column("flag", flags)], "test")
+    derived = derive_metadata(table, Declarations.empty(), noise, MetadataOptions(), 20000,
+                              NoiseSource(np.random.default_rng(4)))
+    assert derived.schema.column("flag").grid.cell_edges[-1] >= 2

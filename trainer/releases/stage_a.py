@@ -160,7 +160,8 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
 
 
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
-                    source: NoiseSource, out: StageA, what: str) -> tuple[int, int]:
+                    source: NoiseSource, out: StageA, what: str,
+                    possible: np.ndarray | None = None) -> tuple[int, int]:
     """Release a histogram of ``cells`` plus a null cell; first/last occupied cell.
 
     A cell counts as occupied above RANGE_Z·σ, and so does a run of cells whose
@@ -169,25 +170,28 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     alone in a cell of its own (16 for a 1-16 code starts a new power of two)
     and cutting it there would clip every such row to the value below (a
     false extension only widens the range, which stage B trims again). The
-    null cell's noisy count is kept for the column's null decision.
+    null cell's noisy count is kept for the column's null decision. Cells that
+    the column's type rules out (magnitudes under 1 for integers: public) are
+    skipped, so that an integer's 0 and 1 are neighbours.
     """
     nulls = np.full(int(column.null.sum()), size)
     hist = noisy_histogram(np.append(cells, nulls), size + 1, sigma, source)
     out.null_counts[column.name] = float(hist[-1])
     out.null_sigmas[column.name] = sigma
-    counts = hist[:-1]
+    index = np.arange(size) if possible is None else np.flatnonzero(possible)
+    counts = hist[:-1][index]
     if not np.any(counts > RANGE_Z * sigma):
         # values spread thinly over many cells (a mostly-null column of
         # budgets from 1e3 to 1e8): no cell alone, but a run of cells together
         runs = _significant_runs(counts, RANGE_Z * sigma)
         if runs is None:
             raise InputDataError(_too_small(column.name, what))
-        return runs
+        return int(index[runs[0]]), int(index[runs[1]])
     # cells above RANGE_Z·σ, and beyond them any run of cells significant together
     first, last = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)
-    if last + 1 < size and counts[last + 1] > EXTEND_Z * sigma:
+    if last + 1 < len(counts) and counts[last + 1] > EXTEND_Z * sigma:
         last += 1
-    return first, last
+    return int(index[first]), int(index[last])
 
 
 def _significant_runs(hist: np.ndarray, scale: float) -> tuple[int, int] | None:
@@ -221,8 +225,13 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             out.ranges[column.name] = (float(lo.astype(np.int64)), float(hi.astype(np.int64)))
         else:
             cells = _magnitude_cells(column.values[present])
-            first, last = _occupied_cells(column, cells, 2 * (MAG_MAX - MAG_MIN) + 1, sigma,
-                                          source, out, "its range")
+            size = 2 * (MAG_MAX - MAG_MIN) + 1
+            possible = None
+            if column.value_type == "integer":
+                possible = np.array([min(abs(a), abs(b)) >= 1.0 or a == b == 0.0
+                                     for a, b in map(_cell_range, range(size))])
+            first, last = _occupied_cells(column, cells, size, sigma, source, out,
+                                          "its range", possible)
             lo, hi = _cell_range(first)[0], _cell_range(last)[1]
             if hi == 0.0:  # the top occupied cell is exactly zero
                 hi = 1.0 if column.value_type == "integer" else 1e-9

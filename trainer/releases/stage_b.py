@@ -60,7 +60,11 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
 
         def grid_on(a: float, b: float) -> np.ndarray:
             edges = fine_edges(a, b, integral, decimals, options)
-            return with_point_cells(edges, points, unit) if points else edges
+            if points:
+                edges = with_point_cells(edges, points, unit)
+            if len(edges) < 2:  # a range narrower than one unit (only zeros seen)
+                edges = np.array([a, max(b, a + unit)])
+            return edges
 
         def measure(edges: np.ndarray) -> np.ndarray:
             values = np.clip(column.values[~column.null], edges[0],
