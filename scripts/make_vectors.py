@@ -3,11 +3,27 @@
     python scripts/make_vectors.py            # rewrite the vectors
     python scripts/make_vectors.py --check    # fail if they would change
 
-The valid bundles are written by the real codec. Malformed ones must break
-rules the codec refuses to break, so this script also holds a deliberately
-naive assembler (``assemble``) that signs whatever bytes it is given; it is
-the only code outside ``provisioner.bundle`` that builds bundle bytes, and
-it exists to produce files a reader must reject.
+Every vector tests one rule of ``format_spec/HZG.md`` (its identifier in
+bold brackets) and breaks nothing before it in the order of section 3, so a
+reader that follows the spec reports exactly the code given. The valid
+bundles are written by the real codec; the malformed ones are made from
+them with ``scripts/forge.py``, which signs whatever bytes it is given.
+
+**Adding a vector** is adding one function below, in the section of its
+rule::
+
+    @vector("column-unit-bad", "malformed_header", "column-datetime",
+            "a datetime unit outside the list")
+    def _(c: Ctx) -> bytes:
+        h = c.header()
+        c.column(h, "joined")["unit"] = "week"
+        return c.sign(h)
+
+``c.header()`` is a fresh copy of the ``kinds`` bundle's header, ``c.sign``
+signs it over the valid payload (or ``payload=``/``tensors=``), and
+``c.bytes`` are the valid file itself. A vector whose ``expect`` is ``ok``
+goes to ``valid/`` with its decoded content beside it. Column keys of a
+later minor version get their vectors here too (HZG.md 6.7).
 
 The signing keys are derived from fixed strings so the files are
 reproducible. Their private halves are published here: never trust them
@@ -17,10 +33,13 @@ outside tests.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import hashlib
 import json
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +47,6 @@ import msgpack
 import numpy as np
 import zstandard
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,16 +58,25 @@ from provisioner.keys import SigningKey  # noqa: E402
 from provisioner.models.made import MadeConfig, masks, tensor_shapes  # noqa: E402
 from provisioner.privacy import Mechanism, Phase, PrivacyStatement  # noqa: E402
 from provisioner.schema import Column, Grid, Schema  # noqa: E402
+from scripts.forge import (  # noqa: E402
+    CREATED_AT,
+    NOW,
+    assemble,
+    compress,
+    forge,
+    split,
+    string_column,
+    vector_key,
+    zeros_frame,
+)
 
 VECTORS = ROOT / "format_spec" / "vectors"
-CREATED_AT = 1_795_000_000  # 2026-11-18T08:26:40Z; fixed so files are stable
-NOW = CREATED_AT + 86_400  # the clock readers use when checking the vectors
+
+__all__ = ["CREATED_AT", "NOW", "assemble", "kinds_bundle", "split", "tiny_bundle",
+           "vector_key", "zeros_frame"]
 
 
-def vector_key(label: str) -> SigningKey:
-    seed = hashlib.sha256(f"hzg test vector key: {label}".encode()).digest()
-    return SigningKey(Ed25519PrivateKey.from_private_bytes(seed), label)
-
+# --- the valid bundles, written by the real codec ---------------------------
 
 def _statement(columns: tuple[str, ...]) -> PrivacyStatement:
     mechanisms = []
@@ -131,202 +158,1614 @@ def kinds_bundle() -> Bundle:
 # --- the naive assembler for malformed files -------------------------------
 
 
-def assemble(header: bytes, payload: bytes, key: SigningKey | None, *,
-             major: int = layout.FORMAT_MAJOR, minor: int = layout.FORMAT_MINOR,
-             header_length: int | None = None, payload_length: int | None = None,
-             magic: bytes = layout.MAGIC) -> bytes:
-    prefix = struct.pack("<4sHHQQ", magic, major, minor,
-                         len(header) if header_length is None else header_length,
-                         len(payload) if payload_length is None else payload_length)
-    signed = prefix + header + payload
-    if key is None:
-        return signed + bytes(layout.SIGNATURE_BLOCK_SIZE)
-    return signed + bytes.fromhex(key.key_id) + key.sign(layout.SIGNATURE_CONTEXT + signed)
+# --- the registry -----------------------------------------------------------
 
 
-def split(data: bytes) -> tuple[dict[str, Any], bytes]:
-    header_length, payload_length = struct.unpack_from("<QQ", data, 8)
-    header = msgpack.unpackb(data[24:24 + header_length])
-    payload = data[24 + header_length:24 + header_length + payload_length]
-    return header, payload
+@dataclasses.dataclass(frozen=True)
+class Vector:
+    name: str
+    expect: str
+    rule: str
+    why: str
+    build: Callable[[Ctx], bytes]
+    skip_verify: bool = False
+    file: str | None = None  # reuse another vector's file (other reader options)
+
+    @property
+    def path(self) -> str:
+        if self.file is not None:
+            return self.file
+        return f"{'valid' if self.expect == 'ok' else 'malformed'}/{self.name}.hzg"
 
 
-def with_payload(header: dict[str, Any], payload: bytes, raw_size: int) -> dict[str, Any]:
-    header = json.loads(json.dumps(header))
-    header["payload"].update(compressed_size=len(payload), raw_size=raw_size,
-                             sha256=hashlib.sha256(payload).hexdigest())
-    return header
+REGISTRY: list[Vector] = []
 
 
-def zeros_frame(size: int, *, declare_size: bool = True) -> bytes:
-    compressor = zstandard.ZstdCompressor(level=1, write_content_size=declare_size)
-    chunk = bytes(1 << 24)
-    parts = []
-    obj = compressor.compressobj(size=size if declare_size else -1)
-    left = size
-    while left:
-        take = min(left, len(chunk))
-        parts.append(obj.compress(chunk[:take]))
-        left -= take
-    parts.append(obj.flush())
-    return b"".join(parts)
+def vector(name: str, expect: str, rule: str, why: str, *, skip_verify: bool = False,
+           file: str | None = None) -> Callable[[Callable[[Ctx], bytes]], Callable]:
+    """Register the function below as the builder of one vector."""
+    def register(build: Callable[[Ctx], bytes]) -> Callable[[Ctx], bytes]:
+        REGISTRY.append(Vector(name, expect, rule, why, build, skip_verify, file))
+        return build
+    return register
 
 
-def malformed(golden: SigningKey, other: SigningKey) -> list[tuple[str, bytes, str, str]]:
-    """(name, bytes, expected error code, why) for every malformed vector."""
-    good = kinds_bundle().to_bytes(golden)
-    header, payload = split(good)
-    h_len = struct.unpack_from("<Q", good, 8)[0]
-    raw = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(payload))
+class Ctx:
+    """What vector builders start from: the kinds bundle and the keys."""
 
-    def resign(h: dict[str, Any], p: bytes = payload, **kw: Any) -> bytes:
-        return assemble(pack_canonical(h), p, golden, **kw)
+    def __init__(self) -> None:
+        self.golden, self.other = vector_key("golden"), vector_key("other")
+        self.bytes = kinds_bundle().to_bytes(self.golden)
+        self._header, self.payload = split(self.bytes)
+        self.header_length = struct.unpack_from("<Q", self.bytes, 8)[0]
+        self._tensors = msgpack.unpackb(
+            zstandard.ZstdDecompressor().decompress(self.payload))["tensors"]
 
+    def header(self) -> dict[str, Any]:
+        """A fresh copy of the valid header (payload and signer included)."""
+        return copy.deepcopy(self._header)
+
+    def tensors(self) -> dict[str, Any]:
+        """A fresh copy of the valid payload's plain tensor map."""
+        return copy.deepcopy(self._tensors)
+
+    @staticmethod
+    def column(header: dict[str, Any], name: str) -> dict[str, Any]:
+        return next(c for c in header["schema"]["columns"] if c["name"] == name)
+
+    def sign(self, header: dict[str, Any], *, payload: bytes | None = None,
+             tensors: dict[str, Any] | None = None, raw: bytes | None = None,
+             frame: tuple[bytes, int] | None = None, key: SigningKey | None = ...,
+             minor: int = layout.FORMAT_MINOR, fix_payload: bool = True,
+             canonical: bool = True) -> bytes:
+        """Sign ``header`` over a payload; fix its payload section unless told not to.
+
+        ``tensors`` (a plain tensor map) or ``raw`` (payload msgpack bytes) are
+        compressed; ``frame`` is (zstd bytes, raw size); default: the valid payload.
+        """
+        key = self.golden if key is ... else key
+        header = copy.deepcopy(header)
+        if tensors is not None:
+            raw = pack_canonical({"tensors": tensors})
+            header["payload"]["tensor_count"] = len(tensors)
+        if raw is not None:
+            frame = (compress(raw), len(raw))
+        if frame is not None:
+            payload, raw_size = frame
+            if fix_payload:
+                header["payload"]["raw_size"] = raw_size
+        payload = self.payload if payload is None else payload
+        if fix_payload:
+            header["payload"]["compressed_size"] = len(payload)
+            header["payload"]["sha256"] = hashlib.sha256(payload).hexdigest()
+        if key is not None and header.get("signer") is not None:
+            header["signer"] = {"key_id": key.key_id, "name": key.name}
+        encoded = pack_canonical(header) if canonical else msgpack.packb(header)
+        return assemble(encoded, payload, key, minor=minor)
+
+    def raw_header(self, encoded: bytes, **kw: Any) -> bytes:
+        """Sign header bytes as they are (for encodings the codec would fix)."""
+        return assemble(encoded, self.payload, self.golden, **kw)
+
+    @staticmethod
     def flip(data: bytes, offset: int) -> bytes:
         return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1:]
 
-    def payload_of(tensors_plain: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        raw_bytes = pack_canonical({"tensors": tensors_plain})
-        frame = zstandard.ZstdCompressor(level=3).compress(raw_bytes)
-        h = with_payload(header, frame, len(raw_bytes))
-        h["payload"]["tensor_count"] = len(tensors_plain)
-        return h, frame
 
-    sig_at = len(good) - layout.SIGNATURE_SIZE
-    vectors: list[tuple[str, bytes, str, str]] = [
-        ("empty", b"", "not_a_bundle", "an empty file"),
-        ("bad-magic", b"HZX" + good[3:], "not_a_bundle", "magic bytes changed"),
-        ("zip-polyglot", b"PK\x03\x04" + good[4:], "not_a_bundle", "starts like a zip file"),
-        ("future-major", good[:4] + struct.pack("<H", 2) + good[6:], "unsupported_version",
-         "major version 2"),
-        ("truncated-prefix", good[:10], "truncated", "cut inside the fixed prefix"),
-        ("truncated-header", good[:24 + h_len // 2], "truncated", "cut inside the header"),
-        ("truncated-payload", good[:24 + h_len + len(payload) // 2], "truncated",
-         "cut inside the payload"),
-        ("truncated-signature", good[:-1], "truncated", "last byte of the signature missing"),
-        ("trailing-bytes", good + b"\x00", "length_mismatch", "one byte after the signature"),
-        ("header-length-max", good[:8] + struct.pack("<Q", 2**64 - 1) + good[16:],
-         "limit_exceeded", "header length 2^64-1"),
-        ("payload-length-over-limit", good[:16] + struct.pack("<Q", 2**31) + good[24:],
-         "limit_exceeded", "payload length 2 GiB, above the 1 GiB limit"),
-        ("header-tampered", flip(good, 24 + 40), "bad_signature", "one header bit flipped"),
-        ("payload-tampered", flip(good, 24 + h_len + 20), "bad_signature",
-         "one payload bit flipped"),
-        ("signature-tampered", flip(good, sig_at + 5), "bad_signature",
-         "one signature bit flipped"),
-        ("key-id-tampered", flip(good, sig_at - 3), "untrusted_signer",
-         "the signature block names a key nobody trusts"),
-        ("version-downgrade", good[:6] + struct.pack("<H", 1) + good[8:], "bad_signature",
-         "minor version changed after signing"),
-        ("unsigned", kinds_bundle().to_unsigned_bytes(), "unsigned", "no signature at all"),
-        ("untrusted-signer", kinds_bundle().to_bytes(other), "untrusted_signer",
-         "validly signed by a key that is not trusted"),
-    ]
+def _packed(value: Any) -> bytes:
+    return pack_canonical(value)
 
-    # Signed by the trusted key, broken inside: only the later checks catch these.
-    ext = bytearray(pack_canonical(header))
-    # swap the 12-byte fixstr "test vector" for a 12-byte ext8 value of type 1
-    marker = ext.find(b"\xabtest vector")
-    ext[marker:marker + 12] = b"\xc7\x09\x01" + b"ABCDEFGHI"
-    vectors.append(("header-ext-type", assemble(bytes(ext), payload, golden),
-                    "malformed_header", "a msgpack ext type in the header"))
 
-    deep = json.loads(json.dumps(header))
-    nested: Any = 1
-    for _ in range(40):
-        nested = [nested]
-    deep["model"]["config"]["nest"] = nested
-    vectors.append(("header-deep-nesting", resign(deep), "limit_exceeded",
-                    "header nested 43 levels deep"))
+def _header_with_raw_value(c: Ctx, raw_value: bytes) -> bytes:
+    """The valid header with ``provenance.x`` set to the raw msgpack bytes given."""
+    h = c.header()
+    h["provenance"]["x"] = "PLACEHOLDER-FOR-RAW-VALUE"
+    encoded = pack_canonical(h)
+    marker = _packed("PLACEHOLDER-FOR-RAW-VALUE")
+    assert encoded.count(marker) == 1
+    return c.raw_header(encoded.replace(marker, raw_value))
 
-    dup = pack_canonical(header)
-    dup_bytes = bytearray(dup)
-    dup_bytes[0] += 1  # one more map entry ...
-    dup_bytes += pack_canonical({"signer": None})[1:]  # ... repeating the key 'signer'
-    vectors.append(("header-duplicate-key", assemble(bytes(dup_bytes), payload, golden),
-                    "malformed_header", "the key 'signer' appears twice"))
 
-    unsorted = msgpack.packb(dict(reversed(list(header.items()))))
-    vectors.append(("header-unsorted-keys", assemble(unsorted, payload, golden),
-                    "malformed_header", "map keys not in canonical order"))
+# --- 1-4: magic, prefix, lengths (HZG.md section 3) -------------------------
 
-    vectors.append(("header-array32-bomb", assemble(b"\x81\xa1a\xdd\xff\xff\xff\xff",
-                                                     payload, golden),
-                    "limit_exceeded", "an array claiming 2^32-1 entries"))
+@vector("empty", "not_a_bundle", "magic", "an empty file")
+def _(c: Ctx) -> bytes:
+    return b""
 
-    unknown = json.loads(json.dumps(header))
-    unknown["future_field"] = "x"
-    vectors.append(("header-unknown-key", resign(unknown), "malformed_header",
-                    "unknown top-level key in a 1.0 bundle"))
 
-    expired = json.loads(json.dumps(header))
-    expired["generator"]["expires_at"] = CREATED_AT + 3600
-    vectors.append(("expired", resign(expired), "expired", "expired before NOW"))
+@vector("bad-magic", "not_a_bundle", "magic", "magic bytes changed")
+def _(c: Ctx) -> bytes:
+    return b"HZX" + c.bytes[3:]
 
-    wrong_digest = json.loads(json.dumps(header))
-    wrong_digest["payload"]["sha256"] = "0" * 64
-    vectors.append(("payload-digest-mismatch", resign(wrong_digest), "digest_mismatch",
-                    "header SHA-256 does not match the payload"))
 
-    bomb = zeros_frame(2 * 2**30)
-    vectors.append(("zstd-bomb", resign(with_payload(header, bomb, 2 * 2**30), bomb),
-                    "limit_exceeded", "2 GiB of zeros declared, above the 1 GiB limit"))
-    vectors.append(("zstd-bomb-understated",
-                    resign(with_payload(header, bomb, 1000), bomb),
-                    "digest_mismatch", "header says 1000 bytes, the frame says 2 GiB"))
-    sizeless = zeros_frame(1000, declare_size=False)
-    vectors.append(("zstd-no-content-size",
-                    resign(with_payload(header, sizeless, 1000), sizeless),
-                    "malformed_payload", "zstd frame without a content size"))
-    raw_size = header["payload"]["raw_size"]
-    two = payload + payload
-    vectors.append(("zstd-two-frames", resign(with_payload(header, two, raw_size), two),
-                    "malformed_payload", "a second zstd frame after the first"))
-    not_zstd = b"\x00" * 64
-    vectors.append(("payload-not-zstd", resign(with_payload(header, not_zstd, 64), not_zstd),
-                    "malformed_payload", "payload is not a zstd frame"))
+@vector("zip-polyglot", "not_a_bundle", "magic", "starts like a zip file")
+def _(c: Ctx) -> bytes:
+    return b"PK\x03\x04" + c.bytes[4:]
 
-    tensors = raw["tensors"]
-    bad_dtype = dict(tensors)
-    bad_dtype["out.b"] = dict(tensors["out.b"], dtype="complex64")
-    h, frame = payload_of(bad_dtype)
-    vectors.append(("tensor-bad-dtype", resign(h, frame), "malformed_payload",
-                    "a dtype outside the closed list"))
-    short = dict(tensors)
-    short["out.b"] = dict(tensors["out.b"], data=tensors["out.b"]["data"][:-4])
-    h, frame = payload_of(short)
-    vectors.append(("tensor-short-data", resign(h, frame), "malformed_payload",
-                    "tensor bytes shorter than its shape needs"))
-    huge = dict(tensors)
-    huge["out.b"] = dict(tensors["out.b"], shape=[2**31 - 1] * 3)
-    h, frame = payload_of(huge)
-    vectors.append(("tensor-huge-shape", resign(h, frame), "malformed_payload",
-                    "a shape of 2^93 elements, which overflows 64-bit products"))
-    nan = dict(tensors)
-    nan["out.b"] = dict(tensors["out.b"], data=np.full(
-        len(tensors["out.b"]["data"]) // 4, np.nan, "<f4").tobytes())
-    h, frame = payload_of(nan)
-    vectors.append(("tensor-nan", resign(h, frame), "malformed_payload", "NaN weights"))
-    leaky = dict(tensors)
+
+@vector("short-not-magic", "not_a_bundle", "magic", "two bytes that are not the magic's")
+def _(c: Ctx) -> bytes:
+    return b"HX"
+
+
+@vector("short-magic-prefix", "truncated", "prefix-size",
+        "the first two bytes of the magic and nothing else")
+def _(c: Ctx) -> bytes:
+    return b"HZ"
+
+
+@vector("truncated-prefix", "truncated", "prefix-size", "cut inside the fixed prefix")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:10]
+
+
+@vector("future-major", "unsupported_version", "major-version", "major version 2")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:4] + struct.pack("<H", 2) + c.bytes[6:]
+
+
+@vector("major-zero", "unsupported_version", "major-version", "major version 0")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:4] + struct.pack("<H", 0) + c.bytes[6:]
+
+
+@vector("header-length-zero", "malformed_header", "region-lengths", "H = 0")
+def _(c: Ctx) -> bytes:
+    return assemble(b"", c.payload, c.golden)
+
+
+@vector("header-length-max", "limit_exceeded", "region-lengths", "H = 2^64-1")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:8] + struct.pack("<Q", 2**64 - 1) + c.bytes[16:]
+
+
+@vector("payload-length-zero", "malformed_payload", "region-lengths", "P = 0")
+def _(c: Ctx) -> bytes:
+    return assemble(pack_canonical(c.header()), b"", c.golden)
+
+
+@vector("payload-length-over-limit", "limit_exceeded", "region-lengths",
+        "P = 65 MiB + 1, above the limit")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:16] + struct.pack("<Q", 65 * 2**20 + 1) + c.bytes[24:]
+
+
+@vector("truncated-header", "truncated", "file-length", "cut inside the header")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:24 + c.header_length // 2]
+
+
+@vector("truncated-payload", "truncated", "file-length", "cut inside the payload")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:24 + c.header_length + len(c.payload) // 2]
+
+
+@vector("truncated-signature", "truncated", "file-length",
+        "last byte of the signature missing")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:-1]
+
+
+@vector("trailing-bytes", "length_mismatch", "file-length", "one byte after the signature")
+def _(c: Ctx) -> bytes:
+    return c.bytes + b"\x00"
+
+
+# --- 5: the signature (section 2) --------------------------------------------
+
+def _unsigned(c: Ctx) -> bytes:
+    return kinds_bundle().to_unsigned_bytes()
+
+
+@vector("unsigned", "unsigned", "sig-unsigned", "no signature at all")
+def _(c: Ctx) -> bytes:
+    return _unsigned(c)
+
+
+@vector("unsigned-skipped", "ok", "sig-unsigned",
+        "an unsigned bundle read with verification skipped", skip_verify=True,
+        file="malformed/unsigned.hzg")
+def _(c: Ctx) -> bytes:
+    return _unsigned(c)
+
+
+@vector("unsigned-with-signature", "bad_signature", "sig-unsigned-zero",
+        "an all-zero key id beside non-zero signature bytes, even when skipping",
+        skip_verify=True)
+def _(c: Ctx) -> bytes:
+    data = _unsigned(c)
+    return data[:-1] + b"\x01"
+
+
+@vector("untrusted-signer", "untrusted_signer", "sig-untrusted",
+        "validly signed by a key that is not trusted")
+def _(c: Ctx) -> bytes:
+    return kinds_bundle().to_bytes(c.other)
+
+
+@vector("untrusted-skipped", "ok", "sig-untrusted",
+        "an untrusted signer read with verification skipped", skip_verify=True,
+        file="malformed/untrusted-signer.hzg")
+def _(c: Ctx) -> bytes:
+    return kinds_bundle().to_bytes(c.other)
+
+
+@vector("key-id-tampered", "untrusted_signer", "sig-untrusted",
+        "the signature block names a key nobody trusts")
+def _(c: Ctx) -> bytes:
+    return c.flip(c.bytes, len(c.bytes) - layout.SIGNATURE_SIZE - 3)
+
+
+@vector("header-tampered", "bad_signature", "sig-verify", "one header bit flipped")
+def _(c: Ctx) -> bytes:
+    return c.flip(c.bytes, 24 + 40)
+
+
+@vector("payload-tampered", "bad_signature", "sig-verify", "one payload bit flipped")
+def _(c: Ctx) -> bytes:
+    return c.flip(c.bytes, 24 + c.header_length + 20)
+
+
+@vector("signature-tampered", "bad_signature", "sig-verify", "one signature bit flipped")
+def _(c: Ctx) -> bytes:
+    return c.flip(c.bytes, len(c.bytes) - layout.SIGNATURE_SIZE + 5)
+
+
+@vector("signature-zero", "bad_signature", "sig-verify",
+        "a trusted key id with 64 zero signature bytes")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:-layout.SIGNATURE_SIZE] + bytes(layout.SIGNATURE_SIZE)
+
+
+@vector("version-downgrade", "bad_signature", "sig-verify",
+        "the minor version changed after signing")
+def _(c: Ctx) -> bytes:
+    return c.bytes[:6] + struct.pack("<H", 0) + c.bytes[8:]
+
+
+@vector("tampered-skipped", "ok", "sig-verify",
+        "a bad signature by a trusted key, read with verification skipped",
+        skip_verify=True, file="malformed/signature-tampered.hzg")
+def _(c: Ctx) -> bytes:
+    return c.flip(c.bytes, len(c.bytes) - layout.SIGNATURE_SIZE + 5)
+
+
+@vector("key-id-of-pem", "untrusted_signer", "trust-key-id",
+        "a key id taken from the PEM file instead of the raw key: no trusted key has it")
+def _(c: Ctx) -> bytes:
+    pem = c.golden.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    wrong = hashlib.sha256(pem).digest()[:16]
+    h = c.header()
+    h["signer"]["key_id"] = wrong.hex()
+    signed = c.sign(h)[:-layout.SIGNATURE_BLOCK_SIZE]
+    return signed + wrong + c.golden.sign(layout.SIGNATURE_CONTEXT + signed)
+
+
+# --- the order of the steps (section 3) --------------------------------------
+
+@vector("order-unsigned-before-header", "unsigned", "step-order",
+        "unsigned and with a header that is not msgpack: the signature step comes first")
+def _(c: Ctx) -> bytes:
+    return assemble(b"\xc1" * 16, c.payload, None)
+
+
+@vector("order-signature-before-bomb", "bad_signature", "step-order",
+        "a 2 GiB zstd bomb under a bad signature: refused before any decompression")
+def _(c: Ctx) -> bytes:
+    data = c.sign(c.header(), frame=(zeros_frame(2 * 2**30), 2 * 2**30))
+    return c.flip(data, len(data) - 1)
+
+
+@vector("order-expiry-before-content", "expired", "step-order",
+        "expired and with a malformed column: expiry (step 9) comes before content")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["expires_at"] = CREATED_AT + 3600
+    c.column(h, "vip")["kind"] = "text"
+    return c.sign(h)
+
+
+@vector("order-cost-before-schema", "limit_exceeded", "step-order",
+        "a hidden layer above the limit and a malformed column: cost limits come first")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["hidden"] = [65_536]
+    c.column(h, "vip")["kind"] = "text"
+    return c.sign(h)
+
+
+@vector("order-content-before-payload", "malformed_header", "step-order",
+        "a malformed column and a payload that is not zstd: content comes first")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["kind"] = "text"
+    return c.sign(h, frame=(b"\x00" * 64, 64))
+
+
+# --- 6: canonical msgpack (section 4) ---------------------------------------
+
+@vector("header-not-a-map", "malformed_header", "mp-one-map", "the header is an array")
+def _(c: Ctx) -> bytes:
+    return c.raw_header(_packed([1, 2, 3]))
+
+
+@vector("header-trailing-value", "malformed_header", "mp-one-map",
+        "a second value after the header map")
+def _(c: Ctx) -> bytes:
+    return c.raw_header(pack_canonical(c.header()) + b"\x00")
+
+
+@vector("header-truncated-value", "malformed_header", "mp-syntax",
+        "the header region ends inside a string")
+def _(c: Ctx) -> bytes:
+    return c.raw_header(b"\x81\xa4name\xa5abc")
+
+
+@vector("header-reserved-byte", "malformed_header", "mp-syntax",
+        "the unused msgpack byte 0xc1")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xc1")
+
+
+@vector("header-float32", "malformed_header", "mp-syntax", "a float32 value")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xca" + struct.pack(">f", 1.5))
+
+
+@vector("header-ext-type", "malformed_header", "mp-no-ext", "a msgpack ext type")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xc7\x03\x01ABC")
+
+
+@vector("header-timestamp", "malformed_header", "mp-no-ext",
+        "the msgpack timestamp (ext type -1)")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xd6\xff" + struct.pack(">I", 1_700_000_000))
+
+
+@vector("header-bin", "malformed_header", "mp-no-bin", "a bin value in the header")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xc4\x02ab")
+
+
+@vector("header-long-int", "malformed_header", "mp-int-form",
+        "the integer 5 written as uint8")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xcc\x05")
+
+
+@vector("header-signed-positive", "malformed_header", "mp-int-form",
+        "a non-negative integer written as int8")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xd0\x05")
+
+
+@vector("header-nan", "malformed_header", "mp-float", "a NaN float64")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xcb" + struct.pack(">d", float("nan")))
+
+
+@vector("header-infinity", "malformed_header", "mp-float", "an infinite float64")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xcb" + struct.pack(">d", float("inf")))
+
+
+@vector("header-long-length", "malformed_header", "mp-len-form",
+        "a 3-byte string with a str8 header")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xd9\x03abc")
+
+
+@vector("header-long-array-length", "malformed_header", "mp-len-form",
+        "a 2-entry array with an array16 header")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xdc\x00\x02\x01\x02")
+
+
+@vector("header-bad-utf8", "malformed_header", "mp-utf8", "a string that is not UTF-8")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xa2\xc3\x28")
+
+
+@vector("header-surrogate", "malformed_header", "mp-utf8",
+        "a string holding an encoded surrogate (ED A0 80)")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xa3\xed\xa0\x80")
+
+
+@vector("header-newline", "malformed_header", "mp-control",
+        "a newline in the generator name (a forged second line)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["name"] = "kinds\nverified: signed by acme-bank"
+    return c.sign(h)
+
+
+@vector("header-escape", "malformed_header", "mp-control",
+        "an ANSI escape sequence in a category")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "color")["categories"][0] = "\x1b[2Kred"
+    return c.sign(h)
+
+
+@vector("header-c1-control", "malformed_header", "mp-control",
+        "the C1 control U+009B (CSI) in a column name")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["name"] = "vip\u009b"
+    return c.sign(h)
+
+
+@vector("header-control-key", "malformed_header", "mp-control",
+        "a tab in a map key (provenance)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["provenance"]["a\tb"] = "x"
+    return c.sign(h)
+
+
+@vector("header-duplicate-key", "malformed_header", "mp-keys", "the key 'signer' twice")
+def _(c: Ctx) -> bytes:
+    encoded = bytearray(pack_canonical(c.header()))
+    encoded[0] += 1  # one more map entry ...
+    encoded += pack_canonical({"signer": None})[1:]  # ... repeating the key 'signer'
+    return c.raw_header(bytes(encoded))
+
+
+@vector("header-unsorted-keys", "malformed_header", "mp-keys",
+        "map keys not in canonical order")
+def _(c: Ctx) -> bytes:
+    return c.raw_header(msgpack.packb(dict(reversed(list(c.header().items())))))
+
+
+@vector("header-integer-key", "malformed_header", "mp-keys", "a map key that is an integer")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\x81\x01\x02")
+
+
+@vector("header-string-too-long", "limit_exceeded", "mp-limit-string",
+        "a string of 65,537 bytes")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["provenance"]["x"] = "y" * 65_537
+    return c.sign(h)
+
+
+@vector("header-string-at-limit", "ok", "mp-limit-string",
+        "a string of exactly 65,536 bytes")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["provenance"]["x"] = "y" * 65_536
+    return c.sign(h)
+
+
+@vector("header-array32-bomb", "limit_exceeded", "mp-limit-entries",
+        "an array announcing 2^32-1 entries in 8 bytes")
+def _(c: Ctx) -> bytes:
+    return c.raw_header(b"\x81\xa1a\xdd\xff\xff\xff\xff")
+
+
+@vector("header-map-over-entries", "limit_exceeded", "mp-limit-entries",
+        "a map announcing 1,048,577 entries")
+def _(c: Ctx) -> bytes:
+    return _header_with_raw_value(c, b"\xdf" + struct.pack(">I", 1_048_577))
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@vector("header-deep-nesting", "limit_exceeded", "mp-limit-depth",
+        "an array at depth 33 (the top-level map is depth 1)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["provenance"]["x"] = _nested(31)  # map 1, provenance 2, arrays 3..33
+    return c.sign(h)
+
+
+@vector("header-depth-32", "ok", "mp-limit-depth", "arrays nested to depth 32 exactly")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["provenance"]["x"] = _nested(30)
+    return c.sign(h)
+
+
+@vector("header-too-many-values", "limit_exceeded", "mp-limit-values",
+        "1,048,577 values in a 1 MiB header (two arrays of 524,288 zeros)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["provenance"]["x"] = [0] * 524_288
+    h["provenance"]["y"] = [0] * 524_288
+    return c.sign(h)
+
+
+# --- 7-9: header schema, signer, expiry (section 5) --------------------------
+
+@vector("header-unknown-key", "malformed_header", "minor-strict",
+        "an unknown top-level key in a bundle of this minor version")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["future_field"] = "x"
+    return c.sign(h)
+
+
+@vector("header-missing-key", "malformed_header", "hdr-keys", "no 'provenance' key")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    del h["provenance"]
+    return c.sign(h)
+
+
+@vector("header-section-not-a-map", "malformed_header", "hdr-keys",
+        "'schema' is a string")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["schema"] = "columns"
+    return c.sign(h)
+
+
+@vector("generator-bad-id", "malformed_header", "hdr-generator",
+        "a generator id in uppercase hex")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["id"] = h["generator"]["id"].upper()
+    return c.sign(h)
+
+
+@vector("generator-version-zero", "malformed_header", "hdr-generator", "version 0")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["version"] = 0
+    return c.sign(h)
+
+
+@vector("generator-version-float", "malformed_header", "hdr-generator",
+        "version 3.0, a float where an integer is required")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["version"] = 3.0
+    return c.sign(h)
+
+
+@vector("generator-created-max", "malformed_header", "hdr-generator",
+        "created_at 2^63-1, beyond year 9999")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["created_at"] = 2**63 - 1
+    return c.sign(h)
+
+
+@vector("generator-name-empty", "malformed_header", "hdr-generator", "an empty name")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["name"] = ""
+    return c.sign(h)
+
+
+@vector("generator-owner-257", "malformed_header", "hdr-generator",
+        "an owner of 257 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["owner"] = "é" * 257
+    return c.sign(h)
+
+
+@vector("payload-bad-codec", "malformed_header", "hdr-payload", "codec 'gzip'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["payload"]["codec"] = "gzip"
+    return c.sign(h)
+
+
+@vector("payload-sha-uppercase", "malformed_header", "hdr-payload",
+        "the payload digest in uppercase hex")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["payload"]["sha256"] = h["payload"]["sha256"].upper()
+    return c.sign(h, fix_payload=False)
+
+
+@vector("signer-bad-key-id", "malformed_header", "hdr-signer",
+        "a signer key id of 31 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["signer"]["key_id"] = h["signer"]["key_id"][:31]
+    return assemble(pack_canonical(h), c.payload, c.golden)
+
+
+@vector("extensions-not-string", "malformed_header", "hdr-extensions",
+        "an extension whose value is an integer")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["extensions"] = {"purpose": 7}
+    return c.sign(h)
+
+
+@vector("extensions-bad-key", "malformed_header", "hdr-extensions",
+        "an extension key with a space")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["extensions"] = {"my key": "x"}
+    return c.sign(h)
+
+
+@vector("model-family-bad-form", "malformed_header", "hdr-model",
+        "a family name with an uppercase letter")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["family"] = "MADE"
+    return c.sign(h)
+
+
+@vector("signer-mismatch", "malformed_header", "signer-match",
+        "the header names another key than the signature block")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["signer"]["key_id"] = c.other.key_id
+    return assemble(pack_canonical(h), c.payload, c.golden)
+
+
+@vector("signer-missing", "malformed_header", "signer-match",
+        "a signed bundle whose header signer is nil")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["signer"] = None
+    return c.sign(h)
+
+
+@vector("expired", "expired", "expiry", "expired an hour after creation, before now")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["expires_at"] = CREATED_AT + 3600
+    return c.sign(h)
+
+
+@vector("expiry-within-skew", "ok", "expiry", "expired 200 s before now (skew is 300 s)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["generator"]["expires_at"] = NOW - 200
+    return c.sign(h)
+
+
+# --- 10: cost limits (section 10.2) -----------------------------------------
+
+def _dummy_frame() -> tuple[bytes, int]:
+    return zeros_frame(64), 64  # never read: step 10 refuses first
+
+
+@vector("cost-columns", "limit_exceeded", "limit-columns", "1,025 columns")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    vip = c.column(h, "vip")
+    h["schema"]["columns"] += [dict(vip, name=f"extra{i}") for i in range(1020)]
+    h["model"]["config"]["token_counts"] += [2] * 1020
+    return c.sign(h, frame=_dummy_frame())
+
+
+@vector("cost-categories", "limit_exceeded", "limit-categories",
+        "a column of 16,385 categories")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "color")["categories"] = [f"v{i}" for i in range(16_385)]
+    return c.sign(h, frame=_dummy_frame())
+
+
+@vector("cost-cells", "limit_exceeded", "limit-cells", "a grid of 65,537 cells")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    age = c.column(h, "age")
+    age["cell_edges"] = list(range(65_538))
+    age["cell_weights"] = [1] * 65_537
+    return c.sign(h, frame=_dummy_frame())
+
+
+@vector("cost-tokens", "limit_exceeded", "limit-tokens",
+        "token counts adding up to 16,385")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    counts = h["model"]["config"]["token_counts"]
+    counts[0] += 16_385 - sum(counts)
+    return c.sign(h, frame=_dummy_frame())
+
+
+@vector("cost-hidden-layers", "limit_exceeded", "limit-hidden", "nine hidden layers")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["hidden"] = [8] * 9
+    return c.sign(h, frame=_dummy_frame())
+
+
+@vector("cost-hidden-width", "limit_exceeded", "limit-hidden",
+        "a hidden layer of 65,536 units in a 1 KB file")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["hidden"] = [65_536]
+    return c.sign(h, frame=_dummy_frame())
+
+
+@vector("cost-tensor-bytes", "limit_exceeded", "limit-tensor-bytes",
+        "hidden layers of 16,384 and 1,024 units: 68 MB of float32 tensors")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["hidden"] = [1_024, 16_384]
+    return c.sign(h, frame=_dummy_frame())
+
+
+# --- 10: column schema (section 6) ------------------------------------------
+
+@vector("schema-no-columns", "malformed_header", "schema-keys", "an empty column list")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["schema"]["columns"] = []
+    return c.sign(h)
+
+
+@vector("schema-duplicate-names", "malformed_header", "schema-keys",
+        "two columns named 'age'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["name"] = "age"
+    return c.sign(h)
+
+
+@vector("schema-only-ids", "malformed_header", "schema-keys", "no modelled column")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["schema"]["columns"] = [c.column(h, "customer")]
+    return c.sign(h)
+
+
+@vector("schema-rows-negative", "malformed_header", "schema-keys", "rows = -1")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["schema"]["rows"] = -1
+    return c.sign(h)
+
+
+@vector("column-name-257", "malformed_header", "column-common",
+        "a column name of 257 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["name"] = "v" * 257
+    return c.sign(h)
+
+
+@vector("column-name-256", "ok", "column-common", "a column name of 256 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["name"] = "v" * 256
+    return c.sign(h)
+
+
+@vector("column-bad-kind", "malformed_header", "column-common", "kind 'text'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["kind"] = "text"
+    return c.sign(h)
+
+
+@vector("column-bad-value-type", "malformed_header", "column-common",
+        "a numeric column of value type 'string'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["value_type"] = "string"
+    return c.sign(h)
+
+
+@vector("column-bad-metadata", "malformed_header", "column-common", "metadata 'secret'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["metadata"] = "secret"
+    return c.sign(h)
+
+
+@vector("column-unknown-key", "malformed_header", "minor-strict",
+        "an unknown column key in a bundle of this minor version")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["future"] = 1
+    return c.sign(h)
+
+
+@vector("column-no-tokens", "malformed_header", "column-tokens",
+        "a categorical column without categories, rare or null token")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    vip = c.column(h, "vip")
+    vip["categories"] = []
+    h["model"]["config"]["token_counts"][-1] = 0
+    return c.sign(h)
+
+
+@vector("categorical-duplicate", "malformed_header", "column-categorical",
+        "a category listed twice")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "color")["categories"][1] = "red"
+    return c.sign(h)
+
+
+@vector("categorical-wrong-type", "malformed_header", "column-categorical",
+        "an integer among string categories")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "color")["categories"][1] = 7
+    return c.sign(h)
+
+
+@vector("categorical-integer-2^63", "malformed_header", "column-categorical",
+        "an integer category of 2^63, beyond int64")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    vip = c.column(h, "vip")
+    vip["value_type"] = "integer"
+    vip["categories"] = [0, 2**63]
+    return c.sign(h)
+
+
+@vector("categorical-integer-as-float", "malformed_header", "column-categorical",
+        "an integer category written as the float 1.0")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    vip = c.column(h, "vip")
+    vip["value_type"] = "integer"
+    vip["categories"] = [0, 1.0]
+    return c.sign(h)
+
+
+@vector("categorical-integer-int64", "ok", "column-categorical",
+        "integer categories at both ends of int64")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    vip = c.column(h, "vip")
+    vip["value_type"] = "integer"
+    vip["categories"] = [-(2**63), 2**63 - 1]
+    return c.sign(h)
+
+
+@vector("categorical-label-1025", "malformed_header", "column-categorical",
+        "a category of 1,025 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "color")["categories"][0] = "r" * 1_025
+    return c.sign(h)
+
+
+@vector("categorical-rare-on-boolean", "malformed_header", "column-categorical",
+        "a rare label on a boolean column")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["rare_label"] = "(rare)"
+    h["model"]["config"]["token_counts"][-1] = 3
+    return c.sign(h)
+
+
+@vector("numeric-decimals-16", "malformed_header", "column-numeric", "decimals = 16")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "income")["decimals"] = 16
+    return c.sign(h)
+
+
+@vector("numeric-integer-decimals", "malformed_header", "column-numeric",
+        "an integer column with decimals = 1")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["decimals"] = 1
+    return c.sign(h)
+
+
+@vector("numeric-fractional-edge", "malformed_header", "column-numeric",
+        "an integer column with the edge 30.5")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["cell_edges"][1] = 30.5
+    return c.sign(h)
+
+
+@vector("numeric-integral-float-edges", "ok", "column-numeric",
+        "an integer column whose edges are integral floats and integers")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    age = c.column(h, "age")
+    age["cell_edges"] = [17, 30.0, 40, 41.0, 91]
+    return c.sign(h)
+
+
+@vector("numeric-edge-beyond-2^53", "malformed_header", "column-numeric",
+        "an integer column with the edge 2^60")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["cell_edges"][-1] = 2**60
+    return c.sign(h)
+
+
+@vector("numeric-float-ticks-overflow", "malformed_header", "column-numeric",
+        "a float column (2 decimals) with the edge 1e300")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "income")["cell_edges"][-1] = 1e300
+    return c.sign(h)
+
+
+@vector("datetime-past-9999", "malformed_header", "column-datetime",
+        "a date edge in the year 10183")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "joined")["cell_edges"][-1] = 3_000_000
+    return c.sign(h)
+
+
+@vector("datetime-last-day", "ok", "column-datetime",
+        "a date grid ending at 10000-01-01, the last allowed edge")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "joined")["cell_edges"][-1] = 2_932_897
+    return c.sign(h)
+
+
+@vector("datetime-bad-unit", "malformed_header", "column-datetime", "unit 'week'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "joined")["unit"] = "week"
+    return c.sign(h)
+
+
+@vector("datetime-format-65", "malformed_header", "column-datetime",
+        "a format of 65 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "joined")["format"] = "%Y" + "-" * 63
+    return c.sign(h)
+
+
+@vector("id-pattern-129", "malformed_header", "column-id",
+        "an id pattern of 129 units")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "customer")["pattern"] = "9" * 129
+    return c.sign(h)
+
+
+@vector("id-pattern-128-escaped", "ok", "column-id",
+        "an id pattern of 128 units written in 256 characters (all escaped)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "customer")["pattern"] = "\\9" * 128
+    return c.sign(h)
+
+
+@vector("id-pattern-lone-backslash", "malformed_header", "column-id",
+        "an id pattern ending with a lone backslash")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "customer")["pattern"] = "C-99\\"
+    return c.sign(h)
+
+
+@vector("id-nullable", "malformed_header", "column-id", "a nullable id column")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "customer")["nullable"] = True
+    return c.sign(h)
+
+
+@vector("id-sequence-with-pattern", "malformed_header", "column-id",
+        "a sequence id with a pattern")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    customer = c.column(h, "customer")
+    customer["style"], customer["value_type"] = "sequence", "integer"
+    return c.sign(h)
+
+
+@vector("grid-not-increasing", "malformed_header", "column-grid",
+        "two equal cell edges")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["cell_edges"][2] = 30.0
+    return c.sign(h)
+
+
+@vector("grid-negative-weight", "malformed_header", "column-grid", "a weight of -1")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["cell_weights"][0] = -1.0
+    return c.sign(h)
+
+
+@vector("grid-weight-1e308", "malformed_header", "column-grid",
+        "a weight of 1e308, above 2^53")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["cell_weights"][0] = 1e308
+    return c.sign(h)
+
+
+@vector("grid-weight-count", "malformed_header", "column-grid",
+        "one weight fewer than cells")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["cell_weights"].pop()
+    return c.sign(h)
+
+
+@vector("grid-bin-starts-not-zero", "malformed_header", "column-grid",
+        "bin starts beginning at cell 1")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["bin_starts"] = [1, 2, 3]
+    return c.sign(h)
+
+
+# --- 10: privacy statement (section 7) --------------------------------------
+
+@vector("privacy-bad-accountant", "malformed_header", "privacy-keys",
+        "accountant 'trust-me'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["accountant"] = "trust-me"
+    return c.sign(h)
+
+
+@vector("privacy-epsilon-integer", "malformed_header", "privacy-keys",
+        "epsilon written as the integer 1")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["epsilon"] = 1
+    h["privacy"]["phases"][0]["epsilon"] = 1
+    return c.sign(h)
+
+
+@vector("privacy-bad-unit", "malformed_header", "privacy-keys", "privacy unit 'subject'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["unit"] = "subject"
+    return c.sign(h)
+
+
+@vector("privacy-bad-relation", "malformed_header", "privacy-keys",
+        "neighbouring relation 'replace_one'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["neighboring"] = "replace_one"
+    return c.sign(h)
+
+
+@vector("privacy-phase-name-65", "malformed_header", "privacy-keys",
+        "a phase name of 65 characters")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    name = "p" * 65
+    h["privacy"]["phases"][0]["name"] = name
+    for mechanism in h["privacy"]["mechanisms"]:
+        mechanism["phase"] = name
+    return c.sign(h)
+
+
+def _non_dp(c: Ctx) -> dict[str, Any]:
+    h = c.header()
+    h["privacy"] = {"accountant": None, "accountant_library": None, "delta": None,
+                    "dp": False, "epsilon": None, "mechanisms": [],
+                    "neighboring": "add_or_remove_one", "phases": [], "unit": "row"}
+    for column in h["schema"]["columns"]:
+        column["metadata"] = "exact"
+    return h
+
+
+@vector("non-dp", "ok", "privacy-non-dp", "a bundle trained without DP, marked so")
+def _(c: Ctx) -> bytes:
+    return c.sign(_non_dp(c))
+
+
+@vector("non-dp-with-phases", "malformed_header", "privacy-non-dp",
+        "dp false with a phase")
+def _(c: Ctx) -> bytes:
+    h = _non_dp(c)
+    h["privacy"]["phases"] = [{"delta": 0.0, "epsilon": 1.0, "name": "main"}]
+    return c.sign(h)
+
+
+@vector("non-dp-with-epsilon", "malformed_header", "privacy-non-dp",
+        "dp false with an epsilon")
+def _(c: Ctx) -> bytes:
+    h = _non_dp(c)
+    h["privacy"]["epsilon"] = 1.0
+    return c.sign(h)
+
+
+@vector("non-dp-with-accountant", "malformed_header", "privacy-non-dp",
+        "dp false with an accountant")
+def _(c: Ctx) -> bytes:
+    h = _non_dp(c)
+    h["privacy"]["accountant"] = "pld"
+    return c.sign(h)
+
+
+@vector("non-dp-dp-column", "malformed_header", "privacy-non-dp",
+        "dp false beside a column marked dp")
+def _(c: Ctx) -> bytes:
+    h = _non_dp(c)
+    c.column(h, "age")["metadata"] = "dp"
+    return c.sign(h)
+
+
+@vector("dp-no-mechanisms", "malformed_header", "privacy-dp", "a DP statement without mechanisms")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["mechanisms"] = []
+    for column in h["schema"]["columns"]:
+        column["metadata"] = "public"
+    return c.sign(h)
+
+
+@vector("dp-unknown-phase", "malformed_header", "privacy-dp",
+        "a mechanism of a phase that is not listed")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["mechanisms"][0]["phase"] = "other"
+    return c.sign(h)
+
+
+@vector("dp-sum-mismatch", "malformed_header", "privacy-dp",
+        "phases adding up to epsilon 1.0 under a total of 1.1")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["epsilon"] = 1.1
+    return c.sign(h)
+
+
+@vector("dp-sum-within-tolerance", "ok", "privacy-dp",
+        "phases of 0.1 + 0.2 under a total of 0.3 (rounding within 1e-9)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["epsilon"] = 0.3
+    h["privacy"]["phases"] = [{"delta": 1e-6, "epsilon": 0.1, "name": "main"},
+                              {"delta": 0.0, "epsilon": 0.2, "name": "second"}]
+    return c.sign(h)
+
+
+@vector("dp-exact-column", "malformed_header", "privacy-dp",
+        "a DP statement beside a column read exactly from the data")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "vip")["metadata"] = "exact"
+    return c.sign(h)
+
+
+@vector("privacy-uncovered-column", "malformed_header", "privacy-dp",
+        "a column marked dp that no mechanism accounts for")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["mechanisms"][0]["columns"] = ["color"]
+    return c.sign(h)
+
+
+@vector("dp-delta-one", "malformed_header", "privacy-dp", "delta = 1.0")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["delta"] = 1.0
+    h["privacy"]["phases"][0]["delta"] = 1.0
+    return c.sign(h)
+
+
+# --- 10: the model (section 8) ----------------------------------------------
+
+@vector("model-unknown-family", "malformed_header", "model-family",
+        "a model family this reader does not implement")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["family"] = "transformer"
+    return c.sign(h)
+
+
+@vector("made-bad-activation", "malformed_header", "made-config", "activation 'tanh'")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["activation"] = "tanh"
+    return c.sign(h)
+
+
+@vector("made-zero-width", "malformed_header", "made-config", "a hidden layer of 0 units")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["hidden"] = [8, 0]
+    return c.sign(h)
+
+
+@vector("made-token-mismatch", "malformed_header", "made-token-counts",
+        "token counts that differ from the schema's")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    counts = h["model"]["config"]["token_counts"]
+    counts[0], counts[1] = counts[1], counts[0]
+    return c.sign(h)
+
+
+# --- 11-13: payload digest, size and frame (section 9.1) ---------------------
+
+@vector("payload-digest-mismatch", "digest_mismatch", "payload-digest",
+        "a header SHA-256 that does not match the payload")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["payload"]["sha256"] = "0" * 64
+    return c.sign(h, fix_payload=False)
+
+
+@vector("payload-size-mismatch", "digest_mismatch", "payload-digest",
+        "compressed_size one more than P")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["payload"]["compressed_size"] += 1
+    return c.sign(h, fix_payload=False)
+
+
+@vector("zstd-bomb", "limit_exceeded", "raw-size-limit",
+        "2 GiB of zeros declared (65 KB on disk), above the 64 MiB limit")
+def _(c: Ctx) -> bytes:
+    return c.sign(c.header(), frame=(zeros_frame(2 * 2**30), 2 * 2**30))
+
+
+@vector("raw-size-over-limit", "limit_exceeded", "raw-size-limit",
+        "raw_size 64 MiB + 1, whatever the frame says")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["payload"]["raw_size"] = 64 * 2**20 + 1
+    return c.sign(h)
+
+
+@vector("payload-not-zstd", "malformed_payload", "zstd-frame", "64 zero bytes")
+def _(c: Ctx) -> bytes:
+    return c.sign(c.header(), frame=(b"\x00" * 64, 64))
+
+
+@vector("zstd-skippable-first", "malformed_payload", "zstd-frame",
+        "a skippable frame before the zstd frame")
+def _(c: Ctx) -> bytes:
+    skippable = b"\x50\x2a\x4d\x18" + struct.pack("<I", 4) + b"skip"
+    raw_size = c.header()["payload"]["raw_size"]
+    return c.sign(c.header(), frame=(skippable + c.payload, raw_size))
+
+
+@vector("zstd-no-content-size", "malformed_payload", "zstd-content-size",
+        "a zstd frame that does not declare its content size")
+def _(c: Ctx) -> bytes:
+    raw = zstandard.ZstdDecompressor().decompress(c.payload)
+    obj = zstandard.ZstdCompressor(level=3, write_content_size=False).compressobj()
+    return c.sign(c.header(), frame=(obj.compress(raw) + obj.flush(), len(raw)))
+
+
+@vector("zstd-bomb-understated", "digest_mismatch", "zstd-size-match",
+        "the header says 1000 bytes, the frame says 2 GiB")
+def _(c: Ctx) -> bytes:
+    return c.sign(c.header(), frame=(zeros_frame(2 * 2**30), 1000))
+
+
+def _raw_frame(content: bytes, *, window_descriptor: int | None, dict_id: bytes = b"",
+               checksum: bool = False) -> bytes:
+    """A hand-made zstd frame of raw blocks (RFC 8878), for headers no encoder writes."""
+    single = window_descriptor is None
+    fcs = struct.pack("<I", len(content))  # Frame_Content_Size_Flag 2: 4 bytes
+    flag = 0x80 | (0x20 if single else 0) | (0x04 if checksum else 0) | len(dict_id)
+    header = b"\x28\xb5\x2f\xfd" + bytes([flag])
+    if not single:
+        header += bytes([window_descriptor])
+    header += dict_id + fcs
+    blocks = b""
+    for start in range(0, len(content), 65_536):
+        piece = content[start:start + 65_536]
+        last = start + 65_536 >= len(content)
+        blocks += (len(piece) << 3 | (1 if last else 0)).to_bytes(3, "little") + piece
+    tail = b""
+    if checksum:
+        tail = b"\x00\x00\x00\x00"  # XXH64's low 4 bytes would go here
+    return header + blocks + tail
+
+
+@vector("zstd-window-too-large", "limit_exceeded", "zstd-window",
+        "a frame asking for a 128 MiB window")
+def _(c: Ctx) -> bytes:
+    raw = zstandard.ZstdDecompressor().decompress(c.payload)
+    frame = _raw_frame(raw, window_descriptor=17 << 3)  # 2^(10+17) = 128 MiB
+    return c.sign(c.header(), frame=(frame, len(raw)))
+
+
+@vector("zstd-dictionary", "malformed_payload", "zstd-dictionary",
+        "a frame that needs dictionary 1")
+def _(c: Ctx) -> bytes:
+    raw = zstandard.ZstdDecompressor().decompress(c.payload)
+    frame = _raw_frame(raw, window_descriptor=None, dict_id=b"\x01")
+    return c.sign(c.header(), frame=(frame, len(raw)))
+
+
+@vector("zstd-raw-blocks", "ok", "zstd-frame",
+        "the payload in a hand-made frame of raw blocks, without checksum")
+def _(c: Ctx) -> bytes:
+    raw = zstandard.ZstdDecompressor().decompress(c.payload)
+    return c.sign(c.header(), frame=(_raw_frame(raw, window_descriptor=None), len(raw)))
+
+
+@vector("zstd-bad-checksum", "malformed_payload", "zstd-decompress",
+        "a content checksum that does not match")
+def _(c: Ctx) -> bytes:
+    raw = zstandard.ZstdDecompressor().decompress(c.payload)
+    frame = _raw_frame(raw, window_descriptor=None, checksum=True)
+    return c.sign(c.header(), frame=(frame, len(raw)))
+
+
+@vector("zstd-two-frames", "malformed_payload", "zstd-decompress",
+        "a second zstd frame after the first")
+def _(c: Ctx) -> bytes:
+    raw_size = c.header()["payload"]["raw_size"]
+    return c.sign(c.header(), frame=(c.payload + c.payload, raw_size))
+
+
+@vector("zstd-skippable-after", "malformed_payload", "zstd-decompress",
+        "a skippable frame after the zstd frame")
+def _(c: Ctx) -> bytes:
+    skippable = b"\x50\x2a\x4d\x18" + struct.pack("<I", 4) + b"skip"
+    raw_size = c.header()["payload"]["raw_size"]
+    return c.sign(c.header(), frame=(c.payload + skippable, raw_size))
+
+
+@vector("zstd-trailing-byte", "malformed_payload", "zstd-decompress",
+        "one byte after the zstd frame")
+def _(c: Ctx) -> bytes:
+    raw_size = c.header()["payload"]["raw_size"]
+    return c.sign(c.header(), frame=(c.payload + b"\x00", raw_size))
+
+
+# --- 14-15: the payload and the tensors (sections 9.2 and 8) -----------------
+
+@vector("payload-not-canonical", "malformed_payload", "mp-keys",
+        "payload map keys out of order")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    raw = msgpack.packb({"tensors": dict(reversed(list(tensors.items())))},
+                        use_bin_type=True)
+    return c.sign(c.header(), raw=raw)
+
+
+@vector("payload-control-character", "malformed_payload", "mp-control",
+        "a payload string holding a newline")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["dtype"] = "float32\n"
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("payload-unknown-key", "malformed_payload", "minor-strict",
+        "an unknown payload key in a bundle of this minor version")
+def _(c: Ctx) -> bytes:
+    raw = pack_canonical({"extra": 1, "tensors": c.tensors()})
+    h = c.header()
+    return c.sign(h, raw=raw)
+
+
+@vector("payload-no-tensors", "malformed_payload", "payload-keys",
+        "a payload map without 'tensors'")
+def _(c: Ctx) -> bytes:
+    return c.sign(c.header(), raw=pack_canonical({"weights": c.tensors()}))
+
+
+@vector("payload-too-many-values", "limit_exceeded", "mp-limit-values",
+        "65,537 values in the payload")
+def _(c: Ctx) -> bytes:
+    raw = pack_canonical({"padding": [0] * 65_536, "tensors": c.tensors()})
+    return c.sign(c.header(), raw=raw)
+
+
+@vector("tensor-too-many", "limit_exceeded", "tensor-limit", "1,025 tensors")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    for i in range(1_025 - len(tensors)):
+        tensors[f"pad.{i:04d}"] = {"data": b"", "dtype": "uint8", "shape": [0]}
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-bad-name", "malformed_payload", "tensor-entry",
+        "a tensor name starting with '.'")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors[".hidden"] = tensors.pop("out.b")
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-unknown-entry-key", "malformed_payload", "minor-strict",
+        "a tensor with a fourth key in a bundle of this minor version")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["order"] = "C"
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-bad-dtype", "malformed_payload", "tensor-dtype",
+        "a dtype outside the closed list")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["dtype"] = "complex64"
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-dtype-array", "malformed_payload", "tensor-dtype",
+        "a dtype that is an array")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["dtype"] = ["float32"]
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-rank-9", "limit_exceeded", "tensor-shape", "a shape of rank 9")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["shape"] = tensors["out.b"]["shape"] + [1] * 8
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-negative-dim", "malformed_payload", "tensor-shape", "a dimension of -1")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["shape"] = [-1]
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-dim-2^31", "limit_exceeded", "tensor-shape", "a dimension of 2^31")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["shape"] = [2**31]
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-short-data", "malformed_payload", "tensor-data",
+        "tensor bytes shorter than its shape needs")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["data"] = tensors["out.b"]["data"][:-4]
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-huge-shape", "malformed_payload", "tensor-data",
+        "a shape of 2^93 elements, which overflows 64-bit products")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["shape"] = [2**31 - 1] * 3
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-data-string", "malformed_payload", "tensor-data",
+        "tensor data as a string instead of bin")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["data"] = "x" * len(tensors["out.b"]["data"])
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-nan", "malformed_payload", "tensor-values", "NaN weights")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    count = len(tensors["out.b"]["data"]) // 4
+    tensors["out.b"]["data"] = np.full(count, np.nan, "<f4").tobytes()
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("tensor-bool-byte", "malformed_payload", "tensor-values",
+        "a bool tensor holding the byte 2 (newer minor: the tensor is otherwise ignored)")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["extra"] = {"data": b"\x00\x02", "dtype": "bool", "shape": [2]}
+    return c.sign(c.header(), tensors=tensors, minor=layout.FORMAT_MINOR + 1)
+
+
+@vector("tensor-count-mismatch", "malformed_payload", "tensor-count",
+        "the header counts one tensor more")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["payload"]["tensor_count"] += 1
+    return c.sign(h)
+
+
+@vector("made-missing-tensor", "malformed_payload", "made-tensors", "no 'direct.w'")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    del tensors["direct.w"]
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("made-extra-tensor", "malformed_payload", "minor-strict",
+        "a tensor the model does not define, in a bundle of this minor version")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["extra"] = {"data": b"", "dtype": "float32", "shape": [0]}
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("made-wrong-dtype", "malformed_payload", "made-tensors", "out.b stored as float64")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    values = np.frombuffer(tensors["out.b"]["data"], "<f4").astype("<f8")
+    tensors["out.b"] = {"data": values.tobytes(), "dtype": "float64",
+                        "shape": tensors["out.b"]["shape"]}
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("made-wrong-shape", "malformed_payload", "made-tensors", "out.b one longer")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    tensors["out.b"]["shape"][0] += 1
+    tensors["out.b"]["data"] += b"\x00" * 4
+    return c.sign(c.header(), tensors=tensors)
+
+
+@vector("made-mask-violated", "malformed_payload", "made-masks",
+        "a weight where the MADE mask is 0")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
     direct = np.frombuffer(tensors["direct.w"]["data"], "<f4").copy()
     direct[0] = 1.0  # column 1 seeing itself breaks the autoregressive mask
-    leaky["direct.w"] = dict(tensors["direct.w"], data=direct.tobytes())
-    h, frame = payload_of(leaky)
-    vectors.append(("made-mask-violated", resign(h, frame), "malformed_payload",
-                    "a weight where the MADE mask is 0 (checked by verify)"))
-    uncovered = json.loads(json.dumps(header))
-    uncovered["privacy"]["mechanisms"][0]["columns"] = ["color"]
-    vectors.append(("privacy-uncovered-column", resign(uncovered), "malformed_header",
-                    "a column marked dp that no mechanism accounts for (checked by verify)"))
-    return vectors
+    tensors["direct.w"]["data"] = direct.tobytes()
+    return c.sign(c.header(), tensors=tensors)
 
 
-def newer_minor(golden: SigningKey) -> bytes:
-    """A 1.1 bundle with a field 1.0 does not know: 1.0 readers must accept it."""
-    header, payload = split(kinds_bundle().to_bytes(golden))
-    header["future_field"] = {"anything": [1, 2, 3]}
-    header["generator"]["future_generator_field"] = "ignored"
-    return assemble(pack_canonical(header), payload, golden, minor=1)
+@vector("made-negative-zero-mask", "ok", "made-masks",
+        "-0.0 wherever the mask is 0: it counts as zero")
+def _(c: Ctx) -> bytes:
+    tensors = c.tensors()
+    config = MadeConfig.from_plain(c.header()["model"]["config"])
+    for name, mask in masks(config).items():
+        values = np.frombuffer(tensors[name]["data"], "<f4").reshape(mask.shape).copy()
+        values[mask == 0] = -0.0
+        tensors[name]["data"] = values.tobytes()
+    return c.sign(c.header(), tensors=tensors)
+
+
+# --- compatibility (section 11) -----------------------------------------------
+
+def _newer(c: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    h = c.header()
+    h["future_field"] = {"anything": [1, 2, 3]}
+    h["generator"]["future_generator_field"] = "ignored"
+    c.column(h, "age")["future_column_key"] = True
+    h["privacy"]["phases"][0]["future"] = 0
+    h["model"]["config"]["future"] = "x"
+    tensors = c.tensors()
+    tensors["out.b"]["future"] = 1
+    tensors["future.w"] = {"data": b"\x01\x02", "dtype": "int8", "shape": [2]}
+    return h, tensors
+
+
+@vector("newer-minor", "ok", "minor-newer-ignored",
+        "a 1.2 bundle with keys and a tensor 1.1 does not know")
+def _(c: Ctx) -> bytes:
+    h, tensors = _newer(c)
+    raw = pack_canonical({"future": 1, "tensors": tensors})
+    h["payload"]["tensor_count"] = len(tensors)
+    return c.sign(h, raw=raw, minor=layout.FORMAT_MINOR + 1)
+
+
+@vector("newer-minor-unknown-unit", "malformed_header", "privacy-keys",
+        "a 1.2 bundle with a privacy unit 1.1 does not know (closed lists stay closed)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["privacy"]["unit"] = "subject"
+    return c.sign(h, minor=layout.FORMAT_MINOR + 1)
+
+
+@vector("newer-minor-over-limit", "limit_exceeded", "limit-hidden",
+        "a 1.2 bundle above a 1.1 limit (limits are the same for every minor)")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    h["model"]["config"]["hidden"] = [65_536]
+    return c.sign(h, frame=_dummy_frame(), minor=layout.FORMAT_MINOR + 1)
+
+
+@vector("minor-zero", "ok", "minor-any", "the kinds bundle as a 1.0 file")
+def _(c: Ctx) -> bytes:
+    return c.sign(c.header(), minor=0)
 
 
 # --- the annotated dump in HZG.md -------------------------------------------
@@ -442,48 +1881,68 @@ def expected_json(data: bytes) -> dict[str, Any]:
     raw = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(payload))
     tensors = {}
     for name, entry in sorted(raw["tensors"].items()):
-        dtype = {"float32": "<f4"}[entry["dtype"]]
+        dtype = np.dtype(entry["dtype"] if entry["dtype"] != "bool" else "?").newbyteorder("<")
         tensors[name] = {"dtype": entry["dtype"], "shape": entry["shape"],
                          "values": np.frombuffer(entry["data"], dtype).tolist()}
     return {"header": header, "tensors": tensors}
 
 
 def build() -> dict[str, bytes]:
-    golden, other = vector_key("golden"), vector_key("other")
+    c = Ctx()
     files: dict[str, bytes] = {}
-    for key in (golden, other):
+    for key in (c.golden, c.other):
         files[f"keys/{key.name}.pub"] = key.public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    files["keys/golden.key"] = golden.private_key.private_bytes(
+    files["keys/golden.key"] = c.golden.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption())
     index: dict[str, Any] = {
-        "about": "HZG format 1.0 test vectors; made by scripts/make_vectors.py",
+        "about": f"HZG format {layout.FORMAT_MAJOR}.{layout.FORMAT_MINOR} test vectors; "
+                 "made by scripts/make_vectors.py",
         # zstd output may differ between library versions; the bytes of these
         # files are reproducible with this one (the test of freshness checks it).
         "zstandard_version": zstandard.__version__,
         "now": NOW,
         "trusted_keys": ["keys/golden.pub"],
+        "keys": [{"file": f"keys/{k.name}.pub", "key_id": k.key_id}
+                 for k in (c.golden, c.other)],
         "vectors": [],
     }
-    for name, data in (("tiny", tiny_bundle().to_bytes(golden)),
-                       ("kinds", kinds_bundle().to_bytes(golden)),
-                       ("newer-minor", newer_minor(golden))):
+    valid = [("tiny", tiny_bundle().to_bytes(c.golden)), ("kinds", c.bytes)]
+    for name, data in valid:
         files[f"valid/{name}.hzg"] = data
-        files[f"valid/{name}.json"] = (json.dumps(expected_json(data), indent=1,
-                                                  sort_keys=True) + "\n").encode()
+        files[f"valid/{name}.json"] = _json(expected_json(data))
         index["vectors"].append({"file": f"valid/{name}.hzg", "expect": "ok",
+                                 "rule": "accept-valid", "why": f"the {name} bundle",
                                  "decoded": f"valid/{name}.json"})
-    for name, data, code, why in malformed(golden, other):
-        files[f"malformed/{name}.hzg"] = data
-        index["vectors"].append({"file": f"malformed/{name}.hzg", "expect": code,
-                                 "why": why})
+    names = set()
+    for spec in REGISTRY:
+        assert spec.name not in names, spec.name
+        names.add(spec.name)
+        data = spec.build(c)
+        if spec.file is None:
+            files[spec.path] = data
+        else:
+            assert files[spec.file] == data, spec.name
+        entry: dict[str, Any] = {"file": spec.path, "expect": spec.expect,
+                                 "rule": spec.rule, "why": spec.why}
+        if spec.skip_verify:
+            entry["insecure_skip_verify"] = True
+        if spec.expect == "ok" and spec.file is None:
+            decoded = spec.path.replace(".hzg", ".json")
+            files[decoded] = _json(expected_json(data))
+            entry["decoded"] = decoded
+        index["vectors"].append(entry)
     files["index.json"] = (json.dumps(index, indent=1) + "\n").encode()
     spec_path = ROOT / "format_spec" / "HZG.md"
     if spec_path.exists() and DUMP_BEGIN in spec_path.read_text():
         files["../HZG.md"] = spec_with_dump(
             spec_path.read_text(), annotated_dump(files["valid/tiny.hzg"])).encode()
     return files
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=1, sort_keys=True) + "\n").encode()
 
 
 def main() -> int:
@@ -495,9 +1954,16 @@ def main() -> int:
     if args.check:
         stale = [name for name, data in files.items()
                  if not (VECTORS / name).exists() or (VECTORS / name).read_bytes() != data]
+        known = {p.relative_to(VECTORS).as_posix() for p in VECTORS.rglob("*") if p.is_file()}
+        extra = sorted(known - set(files))
         for name in stale:
             print(f"stale: {name}")
-        return 1 if stale else 0
+        for name in extra:
+            print(f"not made by this script: {name}")
+        return 1 if stale or extra else 0
+    for old in list(VECTORS.glob("valid/*")) + list(VECTORS.glob("malformed/*")):
+        if old.relative_to(VECTORS).as_posix() not in files:
+            old.unlink()
     for name, data in files.items():
         path = VECTORS / name
         path.parent.mkdir(parents=True, exist_ok=True)

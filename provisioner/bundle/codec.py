@@ -347,8 +347,9 @@ def decode_bundle(
     # 14. The payload map and its tensors (views of ``raw``: no copies).
     body = Fields(decode_payload(raw, limits=limits), "payload", strict=strict,
                   error=MalformedPayload)
-    tensors = decode_tensors(body.raw("tensors"), limits, strict=strict)
+    plain_tensors = body.raw("tensors")
     body.done()
+    tensors = decode_tensors(plain_tensors, limits, strict=strict)
     if len(tensors) != info.tensor_count:
         raise MalformedPayload(
             f"payload holds {len(tensors)} tensors but the header says {info.tensor_count}"

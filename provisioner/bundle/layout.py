@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 MAGIC = b"HZG\x00"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 
 PREFIX = struct.Struct("<4sHHQQ")
 PREFIX_SIZE = PREFIX.size  # 24
