@@ -148,7 +148,7 @@ def _open_named(args: argparse.Namespace, path: str) -> OpenedBundle:
     try:
         return open_from_args(args, path)
     except HzgError as exc:
-        if len(getattr(args, "bundles", ())) < 2:
+        if len(args.bundles) < 2 and args.command != "aggregate":
             raise
         raise _named(exc, path) from None
 
@@ -300,7 +300,8 @@ def _guard_size(source: object, request: object, kind: str,
     target = args.output or "stdout"
     if size < NOTE_BYTES:
         return
-    text = f"about {_bytes(size)} will be written to {target} (estimated from {probe.num_rows:,} rows)"
+    text = (f"about {_bytes(size)} will be written to {target} "
+            f"(estimated from {probe.num_rows:,} rows)")
     if size > LARGE_OUTPUT_BYTES and not args.yes:
         if sys.stdin.isatty() and sys.stderr.isatty():
             print(f"hzg: {text}; go ahead? [y/N] ", end="", file=sys.stderr, flush=True)

@@ -241,7 +241,8 @@ class Generator(Sampling):
         tokens, kept = self.sampler.sample_kept(
             n, scheme.rng(key, scheme.STREAM_TOKENS), {c.index: c.tokens for c in conditions})
         value_rng = scheme.rng(key, scheme.STREAM_VALUES)
-        forced = {c.column.name: c.forced_value for c in conditions if c.forced_value is not None}
+        forced = {c.column.name: c.forced_value for c in conditions
+                  if c.forced_value is not None}
         values: dict[str, np.ndarray] = {}
         codes: dict[str, np.ndarray] = {}
         for column in self.schema.modelled:

@@ -161,7 +161,8 @@ def batches(request: Request, batch_size: int, threads: int,
     for table in blocks(request, threads, meter):
         pending.append(table)
         pending_rows += table.num_rows
-        while pending_rows >= batch_size or (pending_rows and produced + pending_rows >= total):
+        while pending_rows >= batch_size or (
+                pending_rows and produced + pending_rows >= total):
             merged = Table.concat(pending) if len(pending) > 1 else pending[0]
             take = min(batch_size, total - produced)
             out = merged.slice(0, take) if take < merged.num_rows else merged
@@ -243,7 +244,8 @@ def check_count(**values: int) -> int:
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 2**63:
         raise ConfigError(f"Expected seed={seed!r} to be an integer in [0, 2**63).")
     return int(seed)
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scripts import _workers  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "adult.csv"
 if not DATA.exists():
     DATA = ROOT / "examples" / "adult.csv.gz"
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -69,17 +65,12 @@ def worker(args: argparse.Namespace) -> None:
             result["bytes"] = os.path.getsize(args.output)
         result["seconds"] = time.perf_counter() - start
         result["rows"] = rows
-    result["peak_mb"] = _peak_mb()
+    result["peak_mb"] = _workers.peak_mb()
     print(json.dumps(result))
 
 
-def run_worker(*extra: str) -> dict[str, float]:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, __file__, *extra], capture_output=True, text=True,
-                         env=env, cwd=ROOT)
-    if out.returncode != 0:
-        raise SystemExit(f"worker {extra[:2]} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_worker(*extra: str) -> dict:
+    return _workers.run_worker(__file__, *extra)
 
 
 def main() -> int:

@@ -164,7 +164,8 @@ def test_provenance_names_every_owner_and_the_rule(bank, clinic):
     assert first["weight"] == pytest.approx(0.75)
     assert found["sampling"]["name"] == "hzg-blocks" and found["request"]["seed"] == 3
     composed = found["privacy"]["composed_if_present_at_all"]
-    assert composed["epsilon"] == pytest.approx(2.0) and composed["delta"] == pytest.approx(2e-6)
+    assert composed["epsilon"] == pytest.approx(2.0)
+    assert composed["delta"] == pytest.approx(2e-6)
     assert any("composes across them" in line for line in found["privacy"]["statement"])
 
 
