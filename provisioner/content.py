@@ -84,7 +84,7 @@ def _check_metadata_origins(schema: Schema, privacy: PrivacyStatement) -> None:
         if column.metadata == "dp" and column.name not in covered:
             raise MalformedHeader(
                 f"column {column.name!r} has DP metadata that no mechanism in the "
-                "privacy ledger accounts for"
+                "privacy statement accounts for"
             )
 
 

@@ -65,7 +65,7 @@ def signature_line(opened: OpenedBundle) -> str:
 
 
 def privacy_line(privacy: PrivacyStatement) -> str:
-    """One line stating the guarantee exactly as the ledger records it."""
+    """One line stating the guarantee exactly as the privacy statement records it."""
     if not privacy.dp:
         return "NOT differentially private (trained without DP)"
     relation = {"add_or_remove_one": "add/remove one"}.get(privacy.neighboring,
@@ -154,6 +154,12 @@ def render(opened: OpenedBundle, generator: Generator) -> str:
         lines.append(f"made by     {shown(software)}")
     for key, value in sorted(h.extensions.items()):
         lines.append(f"extension   {shown(key)} = {shown(value)}")
+    if h.source_statistics is not None:
+        stats = h.source_statistics
+        lines.append(f"NOT DP      {shown(stats['notice'])}")
+        lines.append(f"  by {shown(stats['evaluator'])} on {_when(stats['computed_at'])}")
+        for name, value in sorted(stats["metrics"].items()):
+            lines.append(f"  {shown(name)} = " + ("–" if value is None else f"{value:.4g}"))
     return "\n".join(lines)
 
 

@@ -794,6 +794,53 @@ def _(c: Ctx) -> bytes:
     return c.sign(h)
 
 
+SOURCE_STATISTICS = {
+    "computed_at": CREATED_AT + 3600,
+    "dp": False,
+    "evaluator": "hzg evaluate 0.1.0",
+    "metrics": {"tvd_1way_mean": 0.019, "tvd_2way_mean": 0.051, "mia_auc": 0.501,
+                "target.synthetic_score": 0.89, "singling_out.risk": None},
+    "notice": "NOT differentially private: computed by the owner on the real source rows; "
+              "the privacy statement does not cover these figures.",
+}
+
+
+def _with_statistics(c: Ctx, **changes: Any) -> bytes:
+    h = c.header()
+    h["source_statistics"] = dict(copy.deepcopy(SOURCE_STATISTICS), **changes)
+    return c.sign(h)
+
+
+@vector("source-statistics", "ok", "hdr-source-statistics",
+        "the kinds bundle with a section of non-DP statistics of the source")
+def _(c: Ctx) -> bytes:
+    return _with_statistics(c)
+
+
+@vector("source-statistics-claims-dp", "malformed_header", "hdr-source-statistics",
+        "a section of non-DP statistics that says dp: true")
+def _(c: Ctx) -> bytes:
+    return _with_statistics(c, dp=True)
+
+
+@vector("source-statistics-bad-metric", "malformed_header", "hdr-source-statistics",
+        "a metric whose value is a string")
+def _(c: Ctx) -> bytes:
+    return _with_statistics(c, metrics={"mia_auc": "0.5"})
+
+
+@vector("source-statistics-too-many", "malformed_header", "hdr-source-statistics",
+        "65 metrics, one more than the limit")
+def _(c: Ctx) -> bytes:
+    return _with_statistics(c, metrics={f"m{i}": 0.5 for i in range(65)})
+
+
+@vector("source-statistics-no-notice", "malformed_header", "hdr-source-statistics",
+        "a notice of spaces only")
+def _(c: Ctx) -> bytes:
+    return _with_statistics(c, notice=" ")
+
+
 @vector("model-family-bad-form", "malformed_header", "hdr-model",
         "a family name with an uppercase letter")
 def _(c: Ctx) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 import time
@@ -166,36 +167,128 @@ def _refuse_overwrite(paths: Sequence[str | None], force: bool) -> None:
             raise ConfigError(f"folder {Path(path).parent} does not exist")
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def _write_text(path: str, text: str) -> None:
     from provisioner._atomic import atomic_output
+
+    with atomic_output(path) as temp:
+        Path(temp).write_text(text, encoding="utf-8")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
     from provisioner.cli import open_from_args
     from provisioner.generator import Generator
     from trainer.evaluate import evaluate_generator
     from trainer.evaluate.frames import read_real
     from trainer.evaluate.report import render_html
 
+    from provisioner._checks import positive_int
+
     if not args.output.endswith((".html", ".htm")):
         raise ConfigError(f"-o {args.output} should end in .html")
-    _refuse_overwrite([args.output, args.json], args.force)
+    positive_int(**{"--attacks": args.attacks})
+    if args.rows is not None:
+        positive_int(**{"--rows": args.rows})
+    _refuse_overwrite([args.output, args.json, args.embed_summary], args.force)
+    if args.embed_summary and not args.embed_summary.endswith(".hzg"):
+        raise ConfigError(f"--embed-summary {args.embed_summary} should end in .hzg")
+    if args.embed_summary and not args.key:
+        raise ConfigError("--embed-summary writes a newly signed copy: give --key OWNER.key")
+    key = load_key_for_signing(args.key) if args.embed_summary else None
+    args.signing_key = key
+    if args.sweep is not None:
+        if args.embed_summary:
+            raise ConfigError("--embed-summary adds a summary to one bundle; not with --sweep")
+        return _sweep(args)
+    if args.bundle is None:
+        raise ConfigError("give the generator to evaluate (MODEL.hzg), or --sweep to train "
+                          "and evaluate at several epsilons")
+    if args.data is not None:
+        raise ConfigError("--data is the table --sweep trains on; without --sweep leave it out")
     opened = open_from_args(args, args.bundle)
     generator = Generator.from_opened(opened)
     train, holdout = read_real(args.real), read_real(args.holdout)
     result = evaluate_generator(
-        generator, train, holdout, rows=args.rows, seed=args.seed, target=args.target,
+        generator, train, holdout, rows=args.rows, seed=args.seed, attacks=args.attacks,
+        target=args.target,
         sensitive=_columns(args.sensitive), quasi_identifiers=_columns(args.quasi_identifiers))
-    page = render_html(result)
-    with atomic_output(args.output) as temp:
-        Path(temp).write_text(page, encoding="utf-8")
+    _write_text(args.output, render_html(result))
+    if args.embed_summary:
+        _embed_summary(args, opened, result)
     if args.json:
-        import json
-
-        with atomic_output(args.json) as temp:
-            Path(temp).write_text(json.dumps(result.to_plain(), indent=2, sort_keys=True,
-                                             allow_nan=False) + "\n", encoding="utf-8")
+        _write_text(args.json, json.dumps(result.to_plain(), indent=2, sort_keys=True,
+                                          allow_nan=False) + "\n")
     print("hzg: warning: these metrics were computed on the real data and are NOT "
           "differentially private; keep the report on-prem", file=sys.stderr)
     for verdict in result.verdicts():
         print(f"{verdict.status:<5}  {verdict.area}: {verdict.finding}")
+    if args.embed_summary:
+        print(f"summary      {args.embed_summary} (newly signed; its source_statistics "
+              "section is NOT DP)")
+    print(f"report       {args.output}" + (f"\nmetrics      {args.json}" if args.json else ""))
+    return 0
+
+
+def _embed_summary(args: argparse.Namespace, opened, result) -> None:
+    """A newly signed copy of the bundle with the non-DP summary in its own section."""
+    import dataclasses
+
+    from provisioner.bundle import decode_bundle
+    from provisioner.keys import TrustedKey, TrustStore
+    from provisioner.source_statistics import SourceStatistics
+    from trainer import __version__
+
+    key = args.signing_key
+    section = SourceStatistics.of(result.summary(), evaluator=f"hzg evaluate {__version__}",
+                                  computed_at=int(time.time()))
+    copy = dataclasses.replace(opened.bundle, source_statistics=section.to_plain())
+    copy.save(args.embed_summary, key)
+    # read it back the way a reader will, with the owner's key as the only trust
+    decode_bundle(Path(args.embed_summary).read_bytes(),
+                  trust=TrustStore([TrustedKey(key.public_key, key.name, "own")]))
+    print(f"hzg: warning: {args.embed_summary} carries these NON-DP figures in its "
+          "source_statistics section; share it only if you mean to", file=sys.stderr)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from trainer.config import TrainConfig
+    from trainer.evaluate import evaluate_generator
+    from trainer.evaluate.frames import read_real
+    from trainer.evaluate.sweep import parse_epsilons, render_sweep_html, sweep
+    from trainer.train import train
+
+    if args.bundle is not None:
+        raise ConfigError("--sweep trains its own generators: leave out MODEL.hzg")
+    if args.data is None:
+        raise ConfigError("--sweep needs --data TRAIN, the table to train on")
+    epsilons = parse_epsilons(args.sweep)
+    base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    data = read_real(args.data)
+    train_rows, holdout = read_real(args.real), read_real(args.holdout)
+
+    def train_at(eps: float):
+        return train(data, base.replace(privacy={"epsilon": eps}), declarations=args.schema)
+
+    def evaluate_one(generator):
+        return evaluate_generator(generator, train_rows, holdout, rows=args.rows,
+                                  seed=args.seed, attacks=args.attacks, target=args.target,
+                                  sensitive=_columns(args.sensitive),
+                                  quasi_identifiers=_columns(args.quasi_identifiers))
+
+    result = sweep(train_at, evaluate_one, epsilons,
+                   progress=lambda text: print(f"hzg: {text}", file=sys.stderr))
+    _write_text(args.output, render_sweep_html(result))
+    if args.json:
+        _write_text(args.json, json.dumps(result.to_plain(), indent=2, sort_keys=True,
+                                          allow_nan=False) + "\n")
+    print("hzg: warning: these metrics were computed on the real data and are NOT "
+          "differentially private; keep the report on-prem", file=sys.stderr)
+    for p in result.points:
+        score = "" if p.target_score is None else f", {result.metric} {p.target_score:.3f}"
+        print(f"epsilon {p.epsilon:<6g} spent {p.spent_epsilon:.4f}: 1-way TVD "
+              f"{p.tvd_1way_mean:.3f}, 2-way TVD {p.tvd_2way_mean:.3f}{score}, "
+              f"MIA AUC {p.mia_auc:.3f}")
+    print(f"total spent  epsilon {result.total_epsilon:.4g}, delta {result.total_delta:.3g}: "
+          "each training spent its own budget on the same people")
     print(f"report       {args.output}" + (f"\nmetrics      {args.json}" if args.json else ""))
     return 0
 
@@ -203,7 +296,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     from provisioner.cli import _trust_arguments
 
-    parser.add_argument("bundle", metavar="MODEL.hzg", help="the generator to evaluate")
+    parser.add_argument("bundle", metavar="MODEL.hzg", nargs="?",
+                        help="the generator to evaluate (not with --sweep)")
     _trust_arguments(parser)
     parser.add_argument("--real", required=True, metavar="TRAIN",
                         help="the real rows the generator was trained on (CSV or Parquet)")
@@ -221,7 +315,21 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic rows to draw (default: as many as --real)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the synthetic sample and the attacks (default 0)")
+    parser.add_argument("--attacks", type=int, default=500,
+                        help="attacks per singling-out, linkability and inference risk "
+                             "(default 500)")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
+    parser.add_argument("--embed-summary", metavar="OUT.hzg",
+                        help="write a newly signed copy of the bundle carrying a short summary "
+                             "in its 'non-DP statistics of the source' section (needs --key)")
+    parser.add_argument("--key", metavar="OWNER.key",
+                        help="with --embed-summary: the owner's signing key")
+    parser.add_argument("--sweep", metavar="EPSILONS",
+                        help="train on --data at each of these epsilons (e.g. 0.5,1,2,4) and "
+                             "plot utility against epsilon; the budgets add up")
+    parser.add_argument("--data", metavar="TRAIN", help="with --sweep: the table to train on")
+    parser.add_argument("--schema", help="with --sweep: schema file of public declarations")
+    parser.add_argument("--config", help="with --sweep: TOML file of training settings")
 
 
 def build_parser() -> argparse.ArgumentParser:

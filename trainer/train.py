@@ -299,32 +299,50 @@ def _plain_plan(config: TrainConfig, rows: int, num_devices: int) -> Any:
                      noise_multiplier=1.0, num_devices=num_devices)
 
 
-def made_training(model: MadeConfig, config: TrainConfig, derived: Any, plan: Any,
-                  init_key: Any, *, dp: bool | None = None) -> tuple[Any, Any, Any]:
-    """Initial MADE parameters, the step that trains them, and the taps loss.
+@dataclasses.dataclass(frozen=True)
+class MadeRecipe:
+    """What DP-SGD trains: initial parameters, the clipper and the optimizer.
 
     The recipe: output biases at the released marginals, Adam with cosine
     decay over the planned steps, the dense fast clipping path.
     """
+
+    params: Any
+    clipper: Any  # ClippedSumFn: per-example gradients clipped and summed
+    optimizer: Any  # optax transformation applied after the noise
+    loss_with_taps: Any
+    example_loss: Any
+
+
+def made_recipe(model: MadeConfig, config: TrainConfig, derived: Any, plan: Any,
+                init_key: Any) -> MadeRecipe:
     import optax
 
     from trainer.dp.dense import dense_clipper
-    from trainer.dp.step import PlainStep, masked_mean_loss
-    from trainer.fit import dp_step
     from trainer.models import made
 
-    dp = config.privacy.enabled if dp is None else dp
     params = made.init_params(model, init_key)
     if config.init_from_marginals:
         params = made.with_output_bias(model, params, _bias_from_marginals(model, derived))
     optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate,
                                                        max(plan.steps, 1)))
     loss_with_taps = made.make_loss_with_taps(model)
-    if dp:
-        step = dp_step(plan, dense_clipper(loss_with_taps, made.layer_masks(model)), optimizer)
+    return MadeRecipe(params, dense_clipper(loss_with_taps, made.layer_masks(model)),
+                      optimizer, loss_with_taps, made.make_example_loss(model))
+
+
+def made_training(model: MadeConfig, config: TrainConfig, derived: Any, plan: Any,
+                  init_key: Any) -> tuple[Any, Any, Any]:
+    """Initial MADE parameters, the step that trains them, and the taps loss."""
+    from trainer.dp.step import PlainStep, masked_mean_loss
+    from trainer.fit import dp_step
+
+    recipe = made_recipe(model, config, derived, plan, init_key)
+    if config.privacy.enabled:
+        step = dp_step(plan, recipe.clipper, recipe.optimizer)
     else:
-        step = PlainStep(masked_mean_loss(made.make_example_loss(model)), optimizer)
-    return params, step, loss_with_taps
+        step = PlainStep(masked_mean_loss(recipe.example_loss), recipe.optimizer)
+    return recipe.params, step, recipe.loss_with_taps
 
 
 def _progress_reporter(progress: Callable[[Progress], None], mean_loss: Any, dpsgd: Any,

@@ -70,10 +70,12 @@ class Bundle:
       generator: identity and lifetime.
       model: family name and config; the family's numpy twin reads tensors.
       schema: plain-data column schema (see provisioner.schema).
-      privacy: plain-data privacy ledger (see provisioner.privacy).
+      privacy: plain-data privacy statement (see provisioner.privacy).
       provenance: software versions that produced the bundle.
       tensors: model weights by name.
       extensions: free-form strings; signed, shown, never acted on.
+      source_statistics: optional NON-DP figures about the source, in a
+        section of their own (see provisioner.source_statistics).
     """
 
     generator: GeneratorInfo
@@ -83,6 +85,7 @@ class Bundle:
     provenance: dict[str, Any]
     tensors: Mapping[str, np.ndarray]
     extensions: dict[str, str] = dataclasses.field(default_factory=dict)
+    source_statistics: dict[str, Any] | None = None
 
     def to_bytes(self, signing_key: SigningKey) -> bytes:
         """Encode and sign with ``signing_key``, then read it back as a reader would.
@@ -149,7 +152,7 @@ class OpenedBundle:
     def bundle(self) -> Bundle:
         h = self.header
         return Bundle(h.generator, h.model, h.schema, h.privacy, h.provenance,
-                      self.tensors, h.extensions)
+                      self.tensors, h.extensions, h.source_statistics)
 
 
 def _encode(bundle: Bundle, signing_key: SigningKey | None) -> bytes:
@@ -179,6 +182,7 @@ def _encode(bundle: Bundle, signing_key: SigningKey | None) -> bytes:
         ),
         signer=None if signing_key is None else SignerInfo(signing_key.key_id, signing_key.name),
         extensions=dict(bundle.extensions),
+        source_statistics=bundle.source_statistics,
     )
     try:
         header_bytes = pack_canonical(header.to_plain())

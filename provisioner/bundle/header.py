@@ -5,11 +5,13 @@ The header is a canonical msgpack map with these keys::
     generator   GeneratorInfo  who made which generator, when, until when
     model       ModelSpec      family name and its plain config
     schema      map            columns and how tokens decode (provisioner.schema)
-    privacy     map            the privacy ledger (provisioner.privacy)
+    privacy     map            the privacy statement (provisioner.privacy)
     provenance  map            software versions that produced the bundle
     payload     PayloadInfo    codec, sizes, SHA-256 and tensor count
     signer      SignerInfo     key id and name of the signer, or nil
     extensions  map str->str   optional, free-form, signed but never acted on
+    source_statistics  map     optional (1.1): NON-DP figures about the source
+                               (provisioner.source_statistics)
 
 The codec checks this level here (HZG.md step 7); ``schema``, ``privacy``
 and the model's ``config`` are the bundle's content, checked next by
@@ -154,6 +156,7 @@ class Header:
     payload: PayloadInfo
     signer: SignerInfo | None
     extensions: dict[str, str] = dataclasses.field(default_factory=dict)
+    source_statistics: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         plain = {
@@ -167,6 +170,8 @@ class Header:
         }
         if self.extensions:
             plain["extensions"] = dict(self.extensions)
+        if self.source_statistics is not None:
+            plain["source_statistics"] = self.source_statistics
         return plain
 
     @classmethod
@@ -187,6 +192,11 @@ class Header:
             if not isinstance(value, str) or len(value) > EXTENSION_VALUE_CHARS:
                 raise fields.error(f"header.extensions.{key} must be a string of at most "
                                    f"{EXTENSION_VALUE_CHARS} characters")
+        statistics = fields.mapping("source_statistics", None)
+        if statistics is not None:
+            from provisioner.source_statistics import SourceStatistics
+
+            SourceStatistics.from_plain(statistics, strict=strict)
         fields.done()
         return cls(generator, model, schema, privacy, provenance, payload, signer,
-                   extensions)
+                   extensions, statistics)

@@ -100,6 +100,31 @@ class EvaluationResult:
         out["privacy_in_words"] = statement_in_words(self.privacy)
         return out
 
+    def summary(self) -> dict[str, float | None]:
+        """The headline figures, named for a bundle's non-DP statistics section."""
+        import re
+
+        def name(text: str) -> str:
+            return re.sub(r"[^a-z0-9_.]", "_", text.lower())[:64]
+
+        d, f = self.distance, self.fidelity
+        out: dict[str, float | None] = {
+            "tvd_1way_mean": f.tvd_1way_mean, "tvd_2way_mean": f.tvd_2way_mean,
+            "association_difference_mean": f.association_difference_mean,
+            "mia_auc": d.mia_auc, "dcr_share": d.dcr_share,
+            "exact_copy_rate": d.exact_copy_rate, "holdout_copy_rate": d.holdout_copy_rate,
+            "singling_out.risk": self.singling_out.value,
+            "linkability.risk": self.linkability.value,
+        }
+        if self.target is not None:
+            out["target.synthetic_score"] = self.target.synthetic_score
+            out["target.real_score"] = self.target.real_score
+            out["target.importance_rank_correlation"] = self.target.importance_rank_correlation
+        for column, risk in list(self.inference.items())[:8]:
+            out[name(f"inference.{column}.risk")] = risk.value
+        return {k: (None if v is None or not math.isfinite(v) else float(v))
+                for k, v in out.items()}
+
     def verdicts(self) -> list[Verdict]:
         """Plain-language verdicts, in a fixed order of areas."""
         return _verdicts(self)

@@ -208,12 +208,14 @@ def _random_predicate(columns: dict[str, np.ndarray], names: Sequence[str],
 
 
 def singling_out_risk(frames: Frames, *, attacks: int = 500, n_cols: int = 3,
-                      max_attempts: int = 100_000, seed: int = 0) -> Risk:
+                      max_attempts: int | None = None, seed: int = 0) -> Risk:
     """Multivariate singling-out risk (see the module docstring).
 
-    At most ``max_attempts`` synthetic rows are tried as predicates; the
-    risk is measured on however many singled out a synthetic row.
+    At most ``max_attempts`` (default 200 per attack) synthetic rows are
+    tried as predicates; the risk is measured on however many singled out a
+    synthetic row.
     """
+    max_attempts = 200 * attacks if max_attempts is None else max_attempts
     rng = np.random.default_rng(seed)
     kinds = frames.kinds
     names = list(kinds)
