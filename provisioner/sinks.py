@@ -198,6 +198,10 @@ def write_csv_stream(batches: Iterable[Table], columns: tuple[Column, ...],
     for batch in batches:
         for part in _slices(batch, len(columns), row_chars=row_chars):
             fields = [f(part[c.name]) for f, c in zip(formatters, columns)]
+            if len(fields) == 1:
+                # a lone empty cell would be a blank line, which CSV readers
+                # skip: a null must still be a row
+                fields = [[cell if cell else '""' for cell in fields[0]]]
             handle.write("\n".join(map(",".join, zip(*fields))))
             handle.write("\n")
             rows += part.num_rows

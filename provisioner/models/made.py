@@ -276,7 +276,9 @@ class MadeSampler:
     def _prepare(self) -> None:
         with self._lock:
             if not self._prepared:
-                self._build_blocks()
+                # summing huge weights may overflow: the logits check reports it
+                with np.errstate(over="ignore", invalid="ignore"):
+                    self._build_blocks()
                 self._prepared = True
 
     def _build_blocks(self) -> None:

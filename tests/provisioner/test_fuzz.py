@@ -1,12 +1,17 @@
-"""Property tests: no mutation of a bundle escapes as anything but HzgError.
+"""Property tests: no bundle, however hostile, escapes as anything but HzgError.
 
-Byte flips and truncations are caught by the signature; the second group
-re-signs mutated headers with the trusted key so the parsers behind the
-signature are exercised too. Peak memory is bounded throughout.
+Byte flips and truncations are caught by the signature; the later groups
+sign what they build with the trusted key so the checks behind the
+signature are exercised: mutated headers, garbage headers, and bundles
+built from the format's grammar by ``scripts/fuzz_bundle.py`` (hostile
+values at every step), which are also shown and sampled to CSV. Peak memory
+is bounded throughout; ``scripts/fuzz_bundle.py`` runs the grammar for as
+long as one likes.
 """
 
 from __future__ import annotations
 
+import signal
 import tracemalloc
 
 import msgpack
@@ -15,6 +20,8 @@ from hypothesis import strategies as st
 
 from provisioner import HzgError, decode_bundle
 from provisioner.generator import Generator
+from provisioner.scheme import BLOCK_BYTES
+from scripts import fuzz_bundle as fuzz
 from scripts.make_vectors import assemble, split, vector_key
 from tests.conftest import load_index, load_vector
 
@@ -96,3 +103,35 @@ def test_signed_header_mutations_never_crash(golden_trust, section, data):
 @given(st.binary(min_size=1, max_size=200))
 def test_signed_garbage_header_never_crashes(golden_trust, header_bytes):
     assert refused_within_memory(assemble(header_bytes, PAYLOAD, KEY), golden_trust)
+
+
+# What one input may cost: one sampling block within the scheme's budget,
+# plus the largest payload the format allows three times over (compressed,
+# decompressed, the sampler's blocks).
+GRAMMAR_PEAK = BLOCK_BYTES + 3 * 64 * 2**20 + 64 * 2**20
+
+
+@settings(max_examples=120, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.randoms(use_true_random=False, note_method_calls=False))
+def test_bundles_from_the_grammar_are_read_or_refused_in_one_line(tmp_path, rng):
+    """The fuzz harness's oracle on hypothesis-driven inputs (escape = failure)."""
+    data = fuzz.bundle(fuzz.RandomDraw(rng))
+    for stray in tmp_path.iterdir():
+        stray.unlink()
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(120)  # a hang is a bug; tests never time what works
+    tracemalloc.start()
+    try:
+        fuzz.check(data, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert peak < GRAMMAR_PEAK, f"peak {peak} bytes"
+
+
+def _hang(signum, frame):
+    raise TimeoutError("one input ran for 120 s")
