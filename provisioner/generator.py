@@ -92,7 +92,8 @@ class Generator(Sampling):
         self._block_rows = scheme.block_rows(
             self.sampler.config.sampling_bytes_per_row()
             + decode.decoding_bytes_per_row(columns)
-            + 3 * decode.table_bytes_per_row(columns))
+            + 3 * decode.table_bytes_per_row(columns),
+            self.sampler.config.sampling_flops_per_row())
 
     @classmethod
     def from_opened(cls, opened: OpenedBundle) -> Generator:

@@ -37,11 +37,14 @@ Identifiers. A ``sequence`` id column numbers output rows: row ``r`` holds
 
 Block size. ``R`` is 8,192 rows unless a source's working memory per
 candidate row (``MadeConfig.sampling_bytes_per_row`` for the model, plus
-decoding and the decoded row in up to three blocks: ``Generator``) times 8,192 exceeds
-:data:`BLOCK_BYTES`; then it is the largest multiple of 64 rows that fits
-(at least 1). Every bundle the trainer makes with its defaults keeps
-8,192; a hostile bundle with a huge vocabulary gets small blocks instead of
-an unbounded allocation. A mixture's ``R`` is the smallest of its sources'.
+decoding and the decoded row in up to three blocks: ``Generator``) times
+8,192 exceeds :data:`BLOCK_BYTES`, or its arithmetic per row
+(``MadeConfig.sampling_flops_per_row``) times 8,192 exceeds
+:data:`BLOCK_FLOPS`; then it is the largest multiple of 64 rows that fits
+both (at least 1). Every bundle the trainer makes with its defaults keeps
+8,192; a hostile bundle with a huge vocabulary or model gets small blocks
+instead of an unbounded allocation or minutes of arithmetic for one row. A
+mixture's ``R`` is the smallest of its sources'.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ NAME = "hzg-blocks"
 VERSION = 1
 DEFAULT_BLOCK_ROWS = 8192
 BLOCK_BYTES = 256 * 1024 * 1024
+# Floating-point operations one block may take (a few seconds on one core):
+# bounds what sampling one row from a bundle at the format's limits costs.
+BLOCK_FLOPS = 2**34
 STREAM_TOKENS = 0
 STREAM_VALUES = 1
 STREAM_IDS = 2
@@ -140,11 +146,14 @@ def child_seed(seed: int, index: int) -> int:
     return int(state[0]) | (int(state[1]) & 0x7FFFFFFF) << 32
 
 
-def block_rows(bytes_per_row: int) -> int:
-    """``R`` for a source needing ``bytes_per_row`` per candidate row."""
-    if bytes_per_row * DEFAULT_BLOCK_ROWS <= BLOCK_BYTES:
-        return DEFAULT_BLOCK_ROWS
+def block_rows(bytes_per_row: int, flops_per_row: int = 0) -> int:
+    """``R`` for a source needing ``bytes_per_row`` and ``flops_per_row`` per
+    candidate row."""
     fits = BLOCK_BYTES // max(int(bytes_per_row), 1)
+    if flops_per_row > 0:
+        fits = min(fits, BLOCK_FLOPS // int(flops_per_row))
+    if fits >= DEFAULT_BLOCK_ROWS:
+        return DEFAULT_BLOCK_ROWS
     return max(1, fits // 64 * 64 or fits)
 
 
@@ -215,6 +224,7 @@ def partition_rows(n: int, rows: int, partition: int, partitions: int) -> tuple[
 
 __all__ = (
     "BLOCK_BYTES",
+    "BLOCK_FLOPS",
     "DEFAULT_BLOCK_ROWS",
     "DrawKey",
     "Drawn",

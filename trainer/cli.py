@@ -160,17 +160,17 @@ def _columns(text: str | None) -> list[str]:
 
 
 def _refuse_overwrite(paths: Sequence[str | None], force: bool) -> None:
+    """Each output can be written (folder, permission, not a folder) and is new
+    unless ``force``: checked before the evaluation starts."""
     for path in paths:
-        if path and Path(path).exists() and not force:
-            raise ConfigError(f"{path} already exists; pass --force to replace it")
-        if path and not (Path(path).parent if str(Path(path).parent) else Path(".")).is_dir():
-            raise ConfigError(f"folder {Path(path).parent} does not exist")
+        if path:
+            check_output(path, overwrite=force)
 
 
-def _write_text(path: str, text: str) -> None:
+def _write_text(path: str, text: str, overwrite: bool = False) -> None:
     from provisioner._atomic import atomic_output
 
-    with atomic_output(path) as temp:
+    with atomic_output(path, overwrite=overwrite) as temp:
         Path(temp).write_text(text, encoding="utf-8")
 
 
@@ -211,12 +211,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         generator, train, holdout, rows=args.rows, seed=args.seed, attacks=args.attacks,
         target=args.target,
         sensitive=_columns(args.sensitive), quasi_identifiers=_columns(args.quasi_identifiers))
-    _write_text(args.output, render_html(result))
+    _write_text(args.output, render_html(result), overwrite=args.force)
     if args.embed_summary:
         _embed_summary(args, opened, result)
     if args.json:
         _write_text(args.json, json.dumps(result.to_plain(), indent=2, sort_keys=True,
-                                          allow_nan=False) + "\n")
+                                          allow_nan=False) + "\n", overwrite=args.force)
     print("hzg: warning: these metrics were computed on the real data and are NOT "
           "differentially private; keep the report on-prem", file=sys.stderr)
     for verdict in result.verdicts():
@@ -241,7 +241,7 @@ def _embed_summary(args: argparse.Namespace, opened, result) -> None:
     section = SourceStatistics.of(result.summary(), evaluator=f"hzg evaluate {__version__}",
                                   computed_at=int(time.time()))
     copy = dataclasses.replace(opened.bundle, source_statistics=section.to_plain())
-    copy.save(args.embed_summary, key)
+    copy.save(args.embed_summary, key, overwrite=args.force)
     # read it back the way a reader will, with the owner's key as the only trust
     decode_bundle(Path(args.embed_summary).read_bytes(),
                   trust=TrustStore([TrustedKey(key.public_key, key.name, "own")]))
@@ -276,10 +276,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     result = sweep(train_at, evaluate_one, epsilons,
                    progress=lambda text: print(f"hzg: {text}", file=sys.stderr))
-    _write_text(args.output, render_sweep_html(result))
+    _write_text(args.output, render_sweep_html(result), overwrite=args.force)
     if args.json:
         _write_text(args.json, json.dumps(result.to_plain(), indent=2, sort_keys=True,
-                                          allow_nan=False) + "\n")
+                                          allow_nan=False) + "\n", overwrite=args.force)
     print("hzg: warning: these metrics were computed on the real data and are NOT "
           "differentially private; keep the report on-prem", file=sys.stderr)
     for p in result.points:

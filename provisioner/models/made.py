@@ -92,6 +92,15 @@ class MadeConfig:
         per_step = 4 * (max(self.hidden, default=0) + widest) + 4 * 4 * widest + 64
         return 2 * held + per_step + 28 * self.num_columns
 
+    def sampling_flops_per_row(self) -> int:
+        """Floating-point operations one sampled row costs: an upper bound.
+
+        Every weight takes part in at most one multiply-add per row (the
+        sampler computes each unit once, when it becomes final), so twice
+        the number of weights bounds it. The scheme caps a block's total.
+        """
+        return 2 * sum(math.prod(shape) for shape in tensor_shapes(self).values())
+
     @staticmethod
     def check_limits(plain: Any, limits: Limits = DEFAULT_LIMITS) -> None:
         check_config_limits(plain, limits)

@@ -285,6 +285,16 @@ def test_sampling_bytes_per_row_bounds_what_a_block_allocates(config):
     assert peak <= rows * config.sampling_bytes_per_row(), (peak, rows)
 
 
+def test_blocks_shrink_for_models_too_costly_to_compute(golden_trust):
+    """A model at the tensor limit makes blocks of bounded arithmetic."""
+    from provisioner.scheme import BLOCK_FLOPS
+
+    generator = read(forge(two_columns(hidden=[1024, 1024, 1024])), golden_trust)
+    flops = generator.sampler.config.sampling_flops_per_row()
+    assert generator.block_rows < DEFAULT_BLOCK_ROWS
+    assert generator.block_rows * flops <= BLOCK_FLOPS
+
+
 def test_blocks_shrink_only_for_models_too_wide_for_the_budget(golden_trust):
     small = read(forge(two_columns(hidden=[128])), golden_trust)
     assert small.block_rows == DEFAULT_BLOCK_ROWS
