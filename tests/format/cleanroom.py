@@ -279,13 +279,30 @@ def _read(data: bytes, trusted: dict, now: float, skip: bool) -> None:
     check_made(config, tensors, strict)
 
 
+def check_source_statistics(st: Any, strict: bool) -> None:
+    # 5.6: figures that are not DP; only their shape is checked
+    bad = "malformed_header"
+    keys(st, {"dp", "notice", "evaluator", "computed_at", "metrics"}, set(), strict, bad)
+    metrics = st["metrics"]
+    if not (st["dp"] is False and text(st["notice"], 1, 1024) and st["notice"].strip(" ")
+            and text(st["evaluator"], 0, 256) and is_int(st["computed_at"])
+            and 0 <= st["computed_at"] and isinstance(metrics, dict) and len(metrics) <= 64):
+        raise Reject(bad, "source_statistics")
+    for name, value in metrics.items():
+        if not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_.]{0,63}", name)
+                and (value is None or (type(value) is float and math.isfinite(value)))):
+            raise Reject(bad, "source_statistics metric")
+
+
 def check_header(hd: dict, strict: bool) -> None:
     bad = "malformed_header"
     keys(hd, {"generator", "model", "schema", "privacy", "provenance", "payload", "signer"},
-         {"extensions"}, strict, bad)
+         {"extensions", "source_statistics"}, strict, bad)
     for name in ("generator", "model", "schema", "privacy", "provenance", "payload"):
         if not isinstance(hd[name], dict):
             raise Reject(bad, name)
+    if "source_statistics" in hd:
+        check_source_statistics(hd["source_statistics"], strict)
     g = hd["generator"]
     keys(g, {"id", "name", "version", "owner", "created_at", "expires_at"}, set(), strict, bad)
     if not (isinstance(g["id"], str) and HEX32.fullmatch(g["id"]) and text(g["name"], 1, 256)
