@@ -3,7 +3,8 @@
 ``hzg budget`` answers, before training, what a run will cost. Given the
 table (``--data``) or a schema file that declares every column's kind and
 value type (``--schema``), it plans the whole training exactly as
-``hzg train`` does (``trainer.privacy_plan``): the row-count phase, the
+``hzg train`` does (``trainer.privacy_plan``): the first phase (row count
+and, for columns whose type is not declared, the typing release), the
 metadata releases (their number of histograms comes from the column kinds
 and declarations) and DP-SGD, whose noise multiplier is calibrated so that
 they all meet the budget::
@@ -66,8 +67,8 @@ def default_delta(rows: int) -> float:
 def resolve_delta(delta: float | None, rows: int) -> float:
     """The given δ, or the default, checked to be below 1/rows.
 
-    The check uses the exact row count on-prem; its only outcome is an error
-    message, never part of a bundle.
+    ``hzg train`` checks it on its *noisy* row count (after the first
+    phase), so that the outcome is DP; ``hzg budget`` on the count it is given.
     """
     if delta is None:
         delta = default_delta(rows)
@@ -285,18 +286,24 @@ def plan_training(
       With ``data`` the table is read on-prem to learn its column kinds and
       size, as ``hzg train`` does; nothing is released.
     """
+    from trainer.column_types import TypingNeeds, typing_needs
     from trainer.declarations import Declarations
     from trainer.privacy_plan import plan_first_phase, plan_main_phase, plan_privacy
     from trainer.releases import plan_needs
 
     declared = declarations if isinstance(declarations, Declarations) else (
         Declarations.empty() if declarations is None else Declarations.load(declarations))
+    typing = TypingNeeds({})
     if data is not None:
+        from trainer.intake import exact_types
         from trainer.load import read_table
 
-        table: Any = read_table(data, kinds=declared.kinds, drop=declared.dropped)
-        declared.check_columns(table.names + declared.dropped)
-        rows = table.num_rows if rows is None else rows
+        raw = read_table(data, drop=declared.dropped)
+        declared.check_columns(raw.names + declared.dropped)
+        # the types train would decide under DP, here read exactly (on-prem)
+        table: Any = exact_types(raw, declared)
+        typing = typing_needs(raw, declared)
+        rows = raw.num_rows if rows is None else rows
     else:
         table = _declared_table(declared)
     if rows is None:
@@ -305,7 +312,7 @@ def plan_training(
     if not config.privacy.enabled:
         raise ConfigError("a non-private run spends no budget; there is nothing to plan")
     config = config.replace(privacy={"delta": resolve_delta(config.privacy.delta, rows)})
-    first = plan_first_phase(config.privacy)
+    first = plan_first_phase(config.privacy, typing)
     main = plan_main_phase(config.privacy, first, plan_needs(table, declared))
     return plan_privacy(config, main, rows, first=first, num_devices=num_devices)
 
@@ -346,7 +353,10 @@ def _render_training(figures: dict[str, Any]) -> str:
         ("plan", "the whole training, as hzg train runs it"),
         ("rows", f"{figures['rows']} (train uses its noisy count, so sigma may differ "
                  "in the 3rd digit)"),
-        ("phase row-count", f"epsilon {first['epsilon']:.4g} (Laplace row count)"),
+        ("phase first", f"epsilon {first['epsilon']:.4g}, delta {first['delta']:.3g} "
+                        "(Laplace row count" + (" and the typing release, composed jointly)"
+                                                if "cell-classes" in first["releases"]
+                                                else ")")),
         ("phase main", f"epsilon {main['epsilon']:.4g}, delta {main['delta']:.3g} "
                        f"({meta + ' and ' if meta else ''}DP-SGD, composed jointly)"),
         ("sampling rate", f"{figures['sampling_rate']:.6g}"),

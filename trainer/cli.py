@@ -35,9 +35,11 @@ def load_key_for_signing(path: str) -> SigningKey:
 
 
 class ProgressBar:
-    """Epoch, loss and ε spent on one line (a line per epoch when not a terminal)."""
+    """Epoch, ε spent (and the loss, if asked) on one line; a line per epoch
+    when not a terminal."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, *, show_loss: bool = False) -> None:
+        self.show_loss = show_loss
         self.stream = sys.stderr if stream is None else stream
         self.tty = self.stream.isatty()
         self.last_loss: float | None = None
@@ -48,15 +50,16 @@ class ProgressBar:
             self.last_loss = p.loss
         if p.epsilon is not None:
             self.last_epsilon = p.epsilon
-        if not self.tty and p.loss is None:
+        if not self.tty and not p.milestone:
             return
         width = 24
         done = int(width * p.step / max(p.steps, 1))
         bar = "#" * done + "." * (width - done)
         loss = f"{self.last_loss:7.3f}" if self.last_loss is not None else "      -"
         eps = f"{self.last_epsilon:.3f}" if self.last_epsilon is not None else "-"
+        loss_part = f"loss {loss}  " if self.show_loss else ""
         line = (f"train [{bar}] epoch {p.epoch:5.1f}  step {p.step}/{p.steps}  "
-                f"loss {loss}  epsilon spent {eps}  {p.elapsed:5.1f}s")
+                f"{loss_part}epsilon spent {eps}  {p.elapsed:5.1f}s")
         if self.tty:
             self.stream.write("\r" + line)
             if p.step == p.steps:
@@ -106,8 +109,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
               "private and its metadata is read exactly from the data", file=sys.stderr)
     reports: list = []
     started = time.perf_counter()
-    bundle = train(args.data, config, declarations=args.schema, progress=ProgressBar(),
-                   report=reports)
+    bundle = train(args.data, config, declarations=args.schema,
+                   progress=ProgressBar(show_loss=args.show_loss), report=reports,
+                   show_loss=args.show_loss, encoding=args.encoding,
+                   null_values=_null_values(args.null_values))
     bundle.save(out, key, overwrite=args.force)
     report = reports[0]
     for notice in report.notices:
@@ -134,14 +139,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _null_values(text: str | None) -> tuple[str, ...]:
+    """``--null-values "NA,?"``: the empty cell plus each listed text."""
+    if text is None:
+        return ("",)
+    return ("", *(v for v in text.split(",")))
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     if args.output:  # before reading (and importing pandas)
         check_output(args.output, overwrite=args.force, what="schema file")
     from provisioner.bundle import write_atomic
     from trainer.declarations import draft_schema
+    from trainer.intake import exact_types
     from trainer.load import read_table
 
-    table = read_table(args.data, encoding=args.encoding)
+    table = exact_types(read_table(args.data, encoding=args.encoding,
+                                   null_values=_null_values(args.null_values)))
     text = draft_schema(table, with_values=args.with_values)
     if args.output:
         path = write_atomic(args.output, text.encode("utf-8"), overwrite=args.force,
@@ -332,6 +346,14 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="with --sweep: TOML file of training settings")
 
 
+def _reading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--encoding", default="utf-8",
+                        help="text encoding of a CSV (default utf-8; e.g. latin-1, cp1252)")
+    parser.add_argument("--null-values", metavar="TEXTS",
+                        help='comma-separated cell texts read as null besides the empty '
+                        'cell, e.g. "NA,?,n/a"')
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _debug_flag()
     parser = _Parser(prog="hzg", parents=[common])
@@ -352,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schema", help="schema file (TOML/JSON) of public declarations")
     train.add_argument("--config", help="TOML file of training settings")
     train.add_argument("--max-minutes", type=float, help="stop training after this long")
-    train.add_argument("--name", help="generator name (default: the file name)")
+    train.add_argument("--name", help='generator name (default "generator")')
     train.add_argument("--owner", help="owner recorded in the bundle (default: key name)")
     train.add_argument("--version", type=int, help="generator version (default 1)")
     train.add_argument("--expires-days", type=float, help="readers refuse it after this")
@@ -360,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="permit epsilon above 20")
     train.add_argument("--insecure-no-dp", action="store_true",
                        help="train WITHOUT differential privacy (for comparisons only)")
+    train.add_argument("--show-loss", action="store_true",
+                       help="show the training loss (computed on real rows: NOT DP)")
+    _reading_options(train)
     train.set_defaults(run=_cmd_train)
 
     schema = verbs.add_parser("schema", parents=[common],
@@ -369,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--force", action="store_true", help="replace the file if it exists")
     schema.add_argument("--with-values", action="store_true",
                         help="include categories and bounds READ FROM THE DATA")
-    schema.add_argument("--encoding", default="utf-8", help="text encoding of a CSV")
+    _reading_options(schema)
     schema.set_defaults(run=_cmd_schema)
 
     from trainer import budget

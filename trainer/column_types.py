@@ -1,53 +1,110 @@
-"""Typed columns: the kind, value type and parsed values of each column.
+"""Column types: declared, or decided from the noisy counts of the typing release.
 
-Column kinds (categorical, numeric, datetime, id) describe the table's
-*domain*, like a database schema. HZG infers them from the table as a
-convenience, prints them, and treats them as public; declare them in a
-schema file to make them independent of the data. Values, bounds and
-category lists are never treated as public unless declared: they go through
-DP mechanisms (``trainer.releases``).
+A column's type (kind, value type, datetime format and unit) steers which
+mechanisms run, how every cell is parsed, and it ships in the bundle. So it
+comes from one of two places, never from an exact look at the data:
+
+- **declared**: the owner's schema file (``kind``, ``value_type``,
+  ``format``, ``unit``), or the storage type of a DataFrame/Parquet column
+  (boolean, integer, float, datetime, categorical dtype);
+- **decided under DP**: from the noisy class counts of the typing release
+  (``trainer.releases.cell_classes``), by the rules of :func:`decide_type`.
+  The decision is post-processing of that release.
+
+Then every cell is parsed on its own under the chosen type
+(``trainer.cells``): a cell that is not a value of the type is read as null
+and counted under DP in stage A, never shown.
+
+Decision rules (``n`` = noisy non-null cells; a share is "accepted" when it
+is a majority and at least 95% minus two of its noise standard deviations,
+so clean columns pass even when the noise is large):
+
+1. If the shares' noise is above 25% (too few rows for the typing budget),
+   the column is categorical text, with a notice to declare it.
+2. Nearly all null: an error (drop the column or declare its kind).
+3. The largest of boolean, number, each datetime format, and text:
+   boolean -> categorical boolean; numbers -> numeric (integer unless
+   fractional numbers are clearly more than 0.5% of them), or categorical
+   text when more than 2% carry a leading zero (codes such as zip codes);
+   a datetime format -> datetime (day/month vs month/day by which has more
+   unambiguous cells); text -> an identifier when nearly every value is
+   distinct (judged only when that share's noise is under 15%), else
+   categorical.
+4. If nothing is accepted: categorical text.
+
+Integer columns are numeric unless declared ``kind = "id"``: uniqueness alone
+cannot tell a row number from a fine-grained measurement.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from typing import Any
+import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from provisioner.errors import InputDataError
+from trainer.cells import DATETIME_FORMATS, class_names, format_unit, parse_cells
+from trainer.declarations import VALUE_TYPES, ColumnDeclaration, Declarations
+from trainer.load import NamedColumns, RawColumn, RawTable
 
-__all__ = ("DATETIME_FORMATS", "TypedColumn", "TypedTable", "decimals_of_floats",
-           "type_column")
+__all__ = ("ColumnType", "TypedColumn", "TypedTable", "TypingNeeds", "decide_type",
+           "type_table", "typing_needs")
 
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_BOOL = {"true": True, "false": False}
-DATETIME_FORMATS = (
-    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y",
-    "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
-)
-MIN_ID_ROWS = 20
-MAX_DECIMALS = 9
+ACCEPT = 0.95
+MARGIN_SD = 2.0
+MAJORITY = 0.5
+MAX_SHARE_SD = 0.25
+ID_SHARE = 0.8
+ID_MAX_SD = 0.15
+LEADING_ZERO_SHARE = 0.02
+FRACTIONAL_SHARE = 0.005
+_KIND_OF_VALUE_TYPE = {"string": "categorical", "boolean": "categorical",
+                       "integer": "numeric", "float": "numeric", "datetime": "datetime"}
+_NUMBER = ("integer", "integer-leading-zero", "decimal-integral", "decimal-fractional")
+_TEXT = ("text-first", "text-repeat")
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnType:
+    """What a column is: the outcome of declarations or of the DP decision.
+
+    Attributes:
+      kind: categorical, numeric, datetime or id.
+      value_type: see ``provisioner.schema.Column``.
+      format: datetime text format (None for datetime storage: ISO output).
+      unit: datetime tick unit.
+      timezone: datetime storage only: the zone of a tz-aware dtype.
+      origin: ``declared`` (schema file or storage type), ``dp`` (decided
+        from the typing release) or ``exact`` (non-private runs and drafts).
+      notice: a line for the owner about the decision, or None.
+    """
+
+    kind: str
+    value_type: str
+    format: str | None = None
+    unit: str | None = None
+    timezone: str | None = None
+    origin: str = "declared"
+    notice: str | None = None
 
 
 @dataclasses.dataclass
 class TypedColumn:
-    """One column with its kind and values in a kind-specific array.
+    """One column with its type and values in a kind-specific array.
 
     Attributes:
       name: column name.
-      kind: categorical, numeric, datetime or id.
-      value_type: string/boolean/integer, integer/float, datetime, or
-        integer/string for ids.
+      kind, value_type: see :class:`ColumnType`.
       values: categorical and id: object array (None for null); numeric:
         float64 (NaN for null); datetime: int64 ticks of ``unit``.
-      null: boolean mask of nulls.
+      null: null in the source or did not parse.
+      unparsed: not null in the source but not a value of the type.
       decimals: numeric floats: decimal places of each value as written
         (-1 for null); None otherwise.
-      unit, format: datetime only: tick unit and the text format seen.
+      unit, format, timezone: datetime only.
+      origin: where the type came from (see :class:`ColumnType`).
     """
 
     name: str
@@ -58,214 +115,375 @@ class TypedColumn:
     decimals: np.ndarray | None = None
     unit: str | None = None
     format: str | None = None
+    unparsed: np.ndarray | None = None
+    timezone: str | None = None
+    origin: str = "declared"
+
+    def __post_init__(self) -> None:
+        if self.unparsed is None:
+            self.unparsed = np.zeros(len(self.null), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.null)
 
 
 @dataclasses.dataclass
-class TypedTable:
+class TypedTable(NamedColumns):
+    """Typed columns, and the owner's notes from the typing decision."""
+
     columns: list[TypedColumn]
     source: str
+    notices: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TypingNeeds:
+    """Columns of the typing release and their class lists (data-independent).
+
+    Attributes:
+      classes: class names per participating column, in table order.
+    """
+
+    classes: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, table: RawTable, names: set[str] | frozenset[str]) -> TypingNeeds:
+        """The layout for the columns ``names`` of ``table`` (chosen from
+        declarations and storage types only)."""
+        return cls({c.name: class_names(c.storage) for c in table.columns if c.name in names})
 
     @property
-    def num_rows(self) -> int:
-        return len(self.columns[0]) if self.columns else 0
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.classes)
 
     @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    def column(self, name: str) -> TypedColumn:
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
+    def sensitivity(self) -> float:
+        """L2 sensitivity of the whole release: one count per column moves by 1."""
+        return math.sqrt(len(self.classes))
 
 
-# --- typing ------------------------------------------------------------------
+
+# --- what is declared ------------------------------------------------------------
 
 
-def type_column(name: str, raw: Any, declared: str | None = None) -> TypedColumn:
-    """Type one column from text cells (list) or a typed pandas Series."""
-    if not isinstance(raw, list):
-        return _type_series(name, raw, declared)
-    cells = np.array(raw, dtype=object)
-    null = np.array([c is None for c in raw], dtype=bool)
-    present = [c for c in raw if c is not None]
-    if not present:
-        raise InputDataError(
-            f"column {name!r} is empty (every cell is null): drop it or declare its kind"
-        )
-    stripped = [c.strip() for c in present]
-    kind = declared or _infer_kind(name, stripped, null)
-    if kind == "numeric":
-        return _numeric_from_text(name, cells, null, stripped)
-    if kind == "datetime":
-        return _datetime_from_text(name, cells, null, stripped)
-    if kind == "categorical":
-        lowered = {s.lower() for s in stripped}
-        if declared and all(_INT.match(s) for s in stripped) and not any(
-                _leading_zero(s) for s in stripped):
-            values = np.array([None if c is None else int(c) for c in raw], dtype=object)
-            return TypedColumn(name, "categorical", "integer", values, null)
-        if lowered <= set(_BOOL):
-            values = np.array([None if c is None else _BOOL[c.strip().lower()] for c in raw],
-                              dtype=object)
-            return TypedColumn(name, "categorical", "boolean", values, null)
-        return TypedColumn(name, "categorical", "string", cells, null)
-    if kind == "id":
-        if null.any():
-            raise InputDataError(f"column {name!r} is declared an id but has nulls")
-        if all(_INT.match(s) for s in stripped) and not any(_leading_zero(s) for s in stripped):
-            return TypedColumn(name, "id", "integer", cells, null)
-        return TypedColumn(name, "id", "string", cells, null)
-    raise InputDataError(f"column {name!r}: unknown kind {kind!r}")
+def _declared_kind(column: RawColumn, d: ColumnDeclaration) -> str | None:
+    if d.kind is not None:
+        return d.kind
+    if d.value_type is not None:
+        return _KIND_OF_VALUE_TYPE.get(d.value_type)
+    return {"category": "categorical", "boolean": "categorical", "integer": "numeric",
+            "float": "numeric", "datetime": "datetime"}.get(column.storage)
 
 
-def _leading_zero(text: str) -> bool:
-    digits = text.lstrip("+-")
-    return len(digits) > 1 and digits[0] == "0" and digits[1] != "."
-
-
-def _infer_kind(name: str, cells: list[str], null: np.ndarray) -> str:
-    n = len(cells)
-    ints = sum(1 for c in cells if _INT.match(c))
-    numbers = sum(1 for c in cells if _FLOAT.match(c))
-    unique = len(set(cells)) == n and not null.any() and n >= MIN_ID_ROWS
-    if numbers == n and not any(_leading_zero(c) for c in cells):
-        if ints == n and unique:
-            values = [int(c) for c in cells]
-            if max(values) - min(values) + 1 <= 2 * n:
-                return "id"  # a near-contiguous unique integer: a row number
-        return "numeric"
-    if numbers and numbers >= n / 2 and numbers < n:
-        example = next(c for c in cells if not _FLOAT.match(c))
-        raise InputDataError(
-            f"column {name!r} mixes numbers and text ({n - numbers} of {n} values are not "
-            f"numbers, e.g. {example!r}): clean it, or declare it categorical in the schema"
-        )
-    if _datetime_format(cells) is not None:
-        return "datetime"
-    if unique:
-        return "id"
-    return "categorical"
-
-
-def _numeric_from_text(name: str, cells: np.ndarray, null: np.ndarray,
-                       present: list[str]) -> TypedColumn:
-    bad = [c for c in present if not _FLOAT.match(c)]
-    if bad:
-        raise InputDataError(
-            f"column {name!r} is numeric but {len(bad)} value(s) are not numbers, "
-            f"e.g. {bad[0]!r}"
-        )
-    values = np.full(len(cells), np.nan)
-    values[~null] = np.array(present, dtype=np.float64)
-    if not np.all(np.isfinite(values[~null])):
-        raise InputDataError(f"column {name!r} holds values too large for 64-bit floats")
-    decimals = np.full(len(cells), -1, dtype=np.int64)
-    decimals[~null] = [_decimals_of_text(c) for c in present]
-    is_int = bool(np.all(decimals[~null] == 0))
-    return TypedColumn(name, "numeric", "integer" if is_int else "float", values, null,
-                       decimals=None if is_int else decimals)
-
-
-def _decimals_of_text(text: str) -> int:
-    """Decimal places a number needs: trailing zeros do not count ("3.0" needs
-    none, as pandas writes integer-valued floats), so such a column is integral."""
-    mantissa, _, exponent = text.lower().partition("e")
-    digits = len(mantissa.partition(".")[2].rstrip("0"))
-    places = digits - (int(exponent) if exponent else 0)
-    return int(min(max(places, 0), MAX_DECIMALS))
-
-
-def decimals_of_floats(values: np.ndarray) -> np.ndarray:
-    """Fewest decimal places (up to 9) that represent each float; -1 for NaN."""
-    out = np.full(len(values), MAX_DECIMALS, dtype=np.int64)
-    finite = np.isfinite(values)
-    scale = np.maximum(1.0, np.abs(values))
-    for places in range(MAX_DECIMALS, -1, -1):
-        exact = np.abs(np.round(values, places) - values) <= 1e-9 * scale
-        out[finite & exact] = places
-    out[~finite] = -1
-    return out
-
-
-def _datetime_format(cells: list[str]) -> str | None:
-    sample = cells[:200]
-    for fmt in DATETIME_FORMATS:
-        if all(_parses(c, fmt) for c in sample):
-            return fmt
+def _storage_value_type(column: RawColumn, kind: str) -> str | None:
+    """The value type a storage type fixes for ``kind`` (None: to decide)."""
+    storage = column.storage
+    if storage == "boolean":
+        return "boolean" if kind == "categorical" else "string"
+    if storage == "integer":
+        return "integer"
+    if storage == "float":
+        return None if kind == "numeric" else "string"
+    if storage == "string":
+        # strings stay strings; a declared numeric kind reads them as floats
+        return {"categorical": "string", "id": "string", "numeric": "float"}.get(kind)
+    if storage == "datetime":
+        return "datetime" if kind == "datetime" else "string"
     return None
 
 
-def _parses(text: str, fmt: str) -> bool:
-    import datetime as dt
-
-    try:
-        dt.datetime.strptime(text, fmt)
-        return True
-    except ValueError:
-        return False
-
-
-def _datetime_from_text(name: str, cells: np.ndarray, null: np.ndarray,
-                        present: list[str]) -> TypedColumn:
-    import pandas as pd
-
-    fmt = _datetime_format(present)
-    if fmt is None:
-        raise InputDataError(f"column {name!r} is declared datetime but its values do not "
-                             "parse with one common format")
-    parsed = pd.to_datetime(pd.Series(present), format=fmt, errors="coerce")
-    if parsed.isna().any():
-        bad = present[int(np.argmax(parsed.isna().to_numpy()))]
-        raise InputDataError(f"column {name!r}: {bad!r} does not match the format {fmt}")
-    unit = "D" if "%H" not in fmt else ("us" if "%f" in fmt else "s")
-    ticks = np.zeros(len(cells), dtype=np.int64)
-    ticks[~null] = parsed.to_numpy().astype(f"datetime64[{unit}]").astype(np.int64)
-    return TypedColumn(name, "datetime", "datetime", ticks, null, unit=unit, format=fmt)
+def declared_type(column: RawColumn, d: ColumnDeclaration) -> ColumnType | None:
+    """The column's type if declarations and storage fix it, else None."""
+    kind = _declared_kind(column, d)
+    if kind is None:
+        return None
+    value_type = d.value_type or (
+        "datetime" if kind == "datetime" else _storage_value_type(column, kind)
+        or _categories_value_type(kind, d))
+    if value_type is None:
+        return None
+    _check_value_type(column.name, kind, value_type)
+    if kind != "datetime":
+        return ColumnType(kind, value_type)
+    if column.storage == "datetime":
+        if d.unit is None:
+            return None  # the resolution is decided from the typing release
+        return ColumnType(kind, "datetime", d.format, d.unit, column.timezone)
+    if d.format is None:
+        return None
+    return ColumnType(kind, "datetime", d.format, d.unit or format_unit(d.format))
 
 
-def _type_series(name: str, series: Any, declared: str | None) -> TypedColumn:
-    import pandas as pd
-
-    null = series.isna().to_numpy()
-    if null.all():
-        raise InputDataError(
-            f"column {name!r} is empty (every cell is null): drop it or declare its kind"
-        )
-    if pd.api.types.is_bool_dtype(series.dtype):
-        values = np.array([None if m else bool(v) for v, m in zip(series.tolist(), null)],
-                          dtype=object)
-        return TypedColumn(name, "categorical", "boolean", values, null)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        if getattr(series.dt, "tz", None) is not None:
-            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        stamps = series.to_numpy().astype("datetime64[s]")
-        has_time = bool(np.any(stamps[~null].astype("datetime64[D]") != stamps[~null]))
-        unit = "s" if has_time else "D"
-        ticks = np.zeros(len(series), dtype=np.int64)
-        ticks[~null] = stamps[~null].astype(f"datetime64[{unit}]").astype(np.int64)
-        fmt = "%Y-%m-%d %H:%M:%S" if has_time else "%Y-%m-%d"
-        return TypedColumn(name, "datetime", "datetime", ticks, null, unit=unit, format=fmt)
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    if not np.all(np.isfinite(values[~null])):
-        raise InputDataError(f"column {name!r} holds infinite values")
-    decimals = decimals_of_floats(values)
-    integral = bool(np.all(decimals[~null] == 0))
-    if declared == "id" or (declared is None and integral and not null.any()
-                            and len(values) >= MIN_ID_ROWS
-                            and len(np.unique(values)) == len(values)
-                            and values.max() - values.min() + 1 <= 2 * len(values)):
-        cells = np.array([str(int(v)) for v in values], dtype=object)
-        return TypedColumn(name, "id", "integer", cells, null)
-    if declared == "categorical":
-        cells = np.array([None if m else (str(int(v)) if integral else str(v))
-                          for v, m in zip(values, null)], dtype=object)
-        return TypedColumn(name, "categorical", "string", cells, null)
-    return TypedColumn(name, "numeric", "integer" if integral else "float", values, null,
-                       decimals=None if integral else decimals)
+def _categories_value_type(kind: str, d: ColumnDeclaration) -> str | None:
+    """Declared categories of one Python type declare the value type too."""
+    if kind != "categorical" or not d.categories:
+        return None
+    for value_type, python in (("boolean", bool), ("integer", int), ("string", str)):
+        if all(type(c) is python for c in d.categories):
+            return value_type
+    return None
 
 
+def _check_value_type(name: str, kind: str, value_type: str) -> None:
+    if value_type not in VALUE_TYPES.get(kind, ()):
+        raise InputDataError(f"column {name!r}: value_type {value_type!r} does not fit kind "
+                             f"{kind!r} (use one of {VALUE_TYPES.get(kind)})")
+
+
+def typing_needs(table: RawTable, declared: Declarations) -> TypingNeeds:
+    """Columns the typing release must cover: those declarations and storage leave open.
+
+    Privacy:
+      Depends on column names, storage types and declarations only.
+    """
+    names = {c.name for c in table.columns
+             if class_names(c.storage) and declared_type(c, declared.get(c.name)) is None}
+    return TypingNeeds.of(table, frozenset(names))
+
+
+# --- the decision (post-processing of noisy counts) ------------------------------
+
+
+class _Shares:
+    """Shares of class counts among non-null cells, with their noise sd."""
+
+    def __init__(self, names: tuple[str, ...], counts: np.ndarray, sigma: float,
+                 rows: float) -> None:
+        self.counts = dict(zip(names, np.asarray(counts, dtype=float).tolist()))
+        self.sigma = sigma
+        self.rows = max(float(rows), 1.0)
+        self.nonnull = max(self.rows - self.counts.get("null", 0.0), 1.0)
+
+    def of(self, names: tuple[str, ...], within: tuple[str, ...] | None = None
+           ) -> tuple[float, float]:
+        """(share, sd) of ``names`` among non-null cells, or among ``within``."""
+        top = sum(self.counts[n] for n in names)
+        base = self.nonnull if within is None else max(sum(self.counts[n] for n in within), 1.0)
+        cells = len(names) + (1 if within is None else len(within))
+        return top / base, self.sigma * math.sqrt(cells) / base
+
+    def accepted(self, names: tuple[str, ...]) -> bool:
+        """A noisy majority, and at least 95% less two standard deviations."""
+        share, sd = self.of(names)
+        return share >= max(MAJORITY, ACCEPT - MARGIN_SD * sd)
+
+    def distinct(self) -> bool:
+        """Nearly every value distinct, judged only when the noise is small."""
+        share, sd = self.of(("text-first",))
+        return sd <= ID_MAX_SD and share >= max(ID_SHARE, ACCEPT - MARGIN_SD * sd)
+
+    def clearly_above(self, names: tuple[str, ...], within: tuple[str, ...],
+                      level: float) -> bool:
+        share, sd = self.of(names, within)
+        return share > level + MARGIN_SD * sd
+
+    @property
+    def conclusive(self) -> bool:
+        return self.sigma * math.sqrt(2) / self.nonnull <= MAX_SHARE_SD
+
+    def null_share(self) -> tuple[float, float]:
+        return self.counts.get("null", 0.0) / self.rows, self.sigma / self.rows
+
+
+def _format_names(fmt: str) -> tuple[str, ...]:
+    if fmt == "%d/%m/%Y":
+        return ("datetime dmy", "datetime dmy-or-mdy")
+    if fmt == "%m/%d/%Y":
+        return ("datetime mdy", "datetime dmy-or-mdy")
+    return (f"datetime {fmt}",)
+
+
+def _best_format(s: _Shares) -> tuple[str, float]:
+    best, share = DATETIME_FORMATS[0], -math.inf
+    for fmt in DATETIME_FORMATS:
+        value = s.of(_format_names(fmt))[0]
+        if value > share:
+            best, share = fmt, value
+    if best in ("%d/%m/%Y", "%m/%d/%Y"):
+        # both count the ambiguous cells; the unambiguous ones decide
+        best = "%d/%m/%Y" if s.counts["datetime dmy"] >= s.counts["datetime mdy"] \
+            else "%m/%d/%Y"
+    return best, share
+
+
+def decide_type(name: str, column: RawColumn, d: ColumnDeclaration, counts: np.ndarray,
+                sigma: float, rows: float, *, origin: str = "dp") -> ColumnType:
+    """The column's type from its (noisy) class counts and what is declared.
+
+    Args:
+      name: column name (for messages).
+      column: the column as read (its storage type and dtype facts only;
+        no cell is looked at).
+      d: its declaration.
+      counts: class counts in the order of ``class_names(column.storage)``.
+      sigma: noise sd of each count (0 for exact counts).
+      rows: the (noisy) number of rows.
+      origin: ``dp`` or ``exact``, recorded on the result.
+
+    Privacy:
+      Post-processing of the typing release and of the row count. Messages
+      carry noisy shares only.
+    """
+    s = _Shares(class_names(column.storage), counts, sigma, rows)
+    kind = _declared_kind(column, d)
+    if column.storage == "float":
+        fractional = s.clearly_above(("fractional",), ("integral", "fractional"),
+                                     FRACTIONAL_SHARE) or not s.conclusive
+        return ColumnType(kind or "numeric", d.value_type or ("float" if fractional else "integer"),
+                          origin=origin)
+    if column.storage == "datetime":
+        if not s.conclusive:
+            unit = column.unit
+        elif not s.clearly_above(("second", "subsecond"), ("day", "second", "subsecond"),
+                                 FRACTIONAL_SHARE):
+            unit = "D"
+        elif not s.clearly_above(("subsecond",), ("day", "second", "subsecond"),
+                                 FRACTIONAL_SHARE):
+            unit = "s"
+        else:
+            unit = column.unit
+        return ColumnType("datetime", "datetime", d.format, unit, column.timezone,
+                          origin=origin)
+    if column.storage == "string":
+        return _decide_string(name, s, kind, d, origin)
+    return _decide_text(name, s, kind, d, origin)
+
+
+def _decide_string(name: str, s: _Shares, kind: str | None, d: ColumnDeclaration,
+                   origin: str) -> ColumnType:
+    """Strings stored as strings: an identifier or categorical text."""
+    if kind == "datetime":
+        raise InputDataError(f"column {name!r} holds strings and is declared datetime: "
+                             "declare its format too")
+    if not s.conclusive:
+        return ColumnType("categorical", "string", origin=origin, notice=(
+            f"column {name!r}: too few rows to decide under DP at this budget whether it "
+            "is an identifier; read as categorical text. Declare its kind"))
+    if s.distinct():
+        return ColumnType("id", "string", origin=origin)
+    return ColumnType("categorical", "string", origin=origin)
+
+
+def _decide_text(name: str, s: _Shares, kind: str | None, d: ColumnDeclaration,
+                 origin: str) -> ColumnType:
+    def pct(names: tuple[str, ...]) -> str:
+        return f"{100 * min(max(s.of(names)[0], 0.0), 1.0):.0f}%"
+
+    if not s.conclusive:
+        notice = (f"column {name!r}: too few rows to decide its type under DP at this "
+                  "budget; read as {what}. Declare its kind and value_type in a schema "
+                  "file (hzg schema drafts one)")
+        if kind is None or kind == "categorical":
+            return ColumnType("categorical", d.value_type or "string", origin=origin,
+                              notice=notice.format(what="categorical text"))
+        if kind == "numeric":
+            return ColumnType("numeric", d.value_type or "float", origin=origin,
+                              notice=notice.format(what="numeric/float"))
+        if kind == "id":
+            return ColumnType("id", d.value_type or "string", origin=origin,
+                              notice=notice.format(what="an identifier"))
+        raise InputDataError(f"column {name!r} is declared datetime: too few rows to choose "
+                             "its format under DP at this budget; declare its format")
+    null_share, null_sd = s.null_share()
+    if kind is None and null_share >= ACCEPT - MARGIN_SD * null_sd:
+        raise InputDataError(f"column {name!r} is empty or nearly so (noisy share of nulls "
+                             f"{100 * min(null_share, 1):.0f}%): drop it or declare its kind")
+    integer_like = ("integer", "decimal-integral")
+    codes = s.clearly_above(("integer-leading-zero",), _NUMBER, LEADING_ZERO_SHARE)
+    fractional = s.clearly_above(("decimal-fractional",), _NUMBER, FRACTIONAL_SHARE)
+    if kind == "numeric":
+        if s.of(_NUMBER)[0] < 0.5:
+            raise InputDataError(f"column {name!r} is declared numeric but most of its cells "
+                                 f"are not numbers (noisy share of numbers {pct(_NUMBER)})")
+        return ColumnType("numeric", d.value_type or ("float" if fractional else "integer"),
+                          origin=origin)
+    if kind == "datetime":
+        fmt, share = (d.format, 1.0) if d.format else _best_format(s)
+        if share < 0.5:
+            raise InputDataError(f"column {name!r} is declared datetime but no supported "
+                                 "format fits most of its cells; declare its format")
+        return ColumnType("datetime", "datetime", fmt, d.unit or format_unit(fmt),
+                          origin=origin)
+    if kind == "id":
+        integer = s.accepted(("integer",)) and not codes
+        return ColumnType("id", d.value_type or ("integer" if integer else "string"),
+                          origin=origin)
+    if kind == "categorical":
+        if s.accepted(("boolean",)):
+            value_type = "boolean"
+        elif s.accepted(integer_like) and not codes:
+            value_type = "integer"
+        else:
+            value_type = "string"
+        return ColumnType("categorical", d.value_type or value_type, origin=origin)
+    # nothing declared: the largest candidate, if accepted
+    fmt, fmt_share = _best_format(s)
+    candidates = {"boolean": s.of(("boolean",))[0], "number": s.of(_NUMBER)[0],
+                  "datetime": fmt_share, "text": s.of(_TEXT)[0]}
+    best = max(candidates, key=candidates.get)
+    if best == "boolean" and s.accepted(("boolean",)):
+        return ColumnType("categorical", "boolean", origin=origin)
+    if best == "number" and s.accepted(_NUMBER):
+        if codes:
+            return ColumnType("categorical", "string", origin=origin)
+        return ColumnType("numeric", "float" if fractional else "integer", origin=origin)
+    if best == "datetime" and s.accepted(_format_names(fmt)):
+        return ColumnType("datetime", "datetime", fmt, d.unit or format_unit(fmt),
+                          origin=origin)
+    if best == "text" and s.distinct():
+        return ColumnType("id", "string", origin=origin)
+    return ColumnType("categorical", "string", origin=origin)
+
+
+# --- typing a table ------------------------------------------------------------------
+
+
+def type_table(table: RawTable, declared: Declarations, counts: Mapping[str, np.ndarray],
+               sigma: float, rows: float, *, origin: str = "dp") -> TypedTable:
+    """Decide every column's type and parse its cells one by one.
+
+    Args:
+      table: the cells as read.
+      declared: the owner's declarations.
+      counts: the typing release (noisy class counts) per column it covers.
+      sigma: the noise sd of each count.
+      rows: the noisy row count.
+      origin: ``dp``, or ``exact`` for non-private runs and drafts.
+    """
+    typed: list[TypedColumn] = []
+    problems: list[str] = []
+    notices: list[str] = []
+    for column in table.columns:
+        d = declared.get(column.name)
+        try:
+            kind_type = declared_type(column, d)
+            if kind_type is None:
+                kind_type = decide_type(column.name, column, d, counts[column.name], sigma,
+                                        rows, origin=origin)
+        except InputDataError as exc:
+            problems.extend(exc.problems)
+            continue
+        if kind_type.notice:
+            notices.append(kind_type.notice)
+        typed.append(_parse(column, kind_type, d))
+    if problems:
+        raise InputDataError(problems)
+    return TypedTable(typed, table.source, tuple(notices))
+
+
+def _parse(column: RawColumn, t: ColumnType, d: ColumnDeclaration) -> TypedColumn:
+    parsed = parse_cells(column.storage, column.cells, column.null, t.value_type,
+                         kind=t.kind, fmt=t.format, unit=t.unit, storage_unit=column.unit)
+    if t.kind == "categorical" and d.categories is not None and not d.rare:
+        # a closed list: a value outside it is not a value of the column
+        allowed = set(d.categories)
+        outside = ~parsed.null & np.array([v not in allowed for v in parsed.values.tolist()],
+                                          dtype=bool)
+        parsed.unparsed |= outside
+        parsed.null |= outside
+        parsed.values[outside] = None
+    decimals = parsed.decimals if (t.kind == "numeric" and t.value_type == "float") else None
+    return TypedColumn(column.name, t.kind, t.value_type, parsed.values, parsed.null,
+                       decimals=decimals, unit=t.unit if t.kind == "datetime" else None,
+                       format=t.format if t.kind == "datetime" else None,
+                       unparsed=parsed.unparsed, timezone=t.timezone, origin=t.origin)

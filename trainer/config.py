@@ -45,6 +45,12 @@ class PrivacyConfig:
         million rows (larger tables must give δ explicitly). Refused when
         δ ≥ 1/rows.
       row_count_share: fraction of ε for the noisy row count (Laplace).
+      typing_share: further fraction of ε for the typing release (noisy
+        counts of the cell classes of every column whose type is not
+        declared); with the row count it forms the first phase. Unused when
+        declarations and storage types fix every column's type.
+      typing_delta_share: fraction of δ for the first phase when it holds
+        the typing release.
       metadata_share: fraction of the main phase's budget, in squared
         Gaussian-equivalent units, for the metadata releases (the rest is
         DP-SGD's).
@@ -61,6 +67,8 @@ class PrivacyConfig:
     epsilon: float = 1.0
     delta: float | None = None
     row_count_share: float = 0.01
+    typing_share: float = 0.02
+    typing_delta_share: float = 0.05
     metadata_share: float = 0.12
     vocabulary_share: float = 0.6
     threshold_delta_share: float = 0.25
@@ -86,10 +94,17 @@ class PrivacyConfig:
         if self.delta is not None:
             probability(delta=self.delta)
         probability(row_count_share=self.row_count_share,
+                    typing_share=self.typing_share,
+                    typing_delta_share=self.typing_delta_share,
                     metadata_share=self.metadata_share,
                     vocabulary_share=self.vocabulary_share,
                     threshold_delta_share=self.threshold_delta_share)
         positive(range_noise_ratio=self.range_noise_ratio)
+        if self.row_count_share + self.typing_share >= 1:
+            raise ConfigError("row_count_share + typing_share must leave budget for the "
+                              "main phase (their sum must be below 1)")
+        if self.typing_delta_share + self.threshold_delta_share >= 1:
+            raise ConfigError("typing_delta_share + threshold_delta_share must be below 1")
         if self.accountant not in ("pld", "rdp"):
             raise ConfigError(f"accountant must be 'pld' or 'rdp', not {self.accountant!r}")
 

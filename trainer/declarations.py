@@ -41,6 +41,12 @@ from provisioner.errors import SchemaFileError
 from provisioner.schema import DATETIME_UNITS
 
 KINDS = ("categorical", "numeric", "datetime", "id")
+VALUE_TYPES = {
+    "categorical": ("string", "boolean", "integer"),
+    "numeric": ("integer", "float"),
+    "datetime": ("datetime",),
+    "id": ("integer", "string"),
+}
 _KEYS = {"kind", "drop", "categories", "rare", "nullable", "bounds", "decimals", "edges",
          "unit", "format", "pattern", "value_type", "determined_by"}
 
@@ -197,9 +203,30 @@ def _column(name: str, entry: Any) -> ColumnDeclaration:
             if not isinstance(entry[key], str):
                 raise SchemaFileError(f"{where}: {key} must be a string")
             fields[key] = entry[key]
+    value_type = fields.get("value_type")
+    if value_type is not None:
+        allowed = VALUE_TYPES.get(kind, tuple(sorted({v for t in VALUE_TYPES.values()
+                                                      for v in t})))
+        if value_type not in allowed:
+            raise SchemaFileError(f"{where}: value_type must be one of {allowed}")
+    if "format" in fields and not _round_trips(fields["format"]):
+        raise SchemaFileError(f"{where}: format must be a strftime format that reads back "
+                              "what it writes, e.g. \"%d/%m/%Y\"")
     if fields.get("determined_by") == name:
         raise SchemaFileError(f"{where}: a column cannot be determined_by itself")
     return ColumnDeclaration(name, **fields)
+
+
+def _round_trips(fmt: str) -> bool:
+    import datetime as dt
+
+    if "%" not in fmt:
+        return False
+    text = dt.datetime(2021, 11, 23, 13, 45, 56, 123456).strftime(fmt)
+    try:
+        return dt.datetime.strptime(text, fmt).strftime(fmt) == text
+    except ValueError:
+        return False
 
 
 def _is_number(value: Any) -> bool:
@@ -227,7 +254,8 @@ def draft_schema(table: Any, *, with_values: bool = False) -> str:
 
     lines = [
         "# HZG schema file drafted by `hzg schema`.",
-        "# Column kinds are read from the table's types: check them.",
+        "# Kinds, value types and formats were read from the data EXACTLY (not with",
+        "# DP), for you to check: once declared, training spends no budget on them.",
         "# Anything you keep below is declared PUBLIC and costs no privacy budget;",
         "# delete what you are not sure about, and HZG derives it with DP instead.",
     ]
@@ -239,6 +267,11 @@ def draft_schema(table: Any, *, with_values: bool = False) -> str:
         lines.append("")
         lines.append(f"[columns.{json.dumps(column.name)}]")
         lines.append(f"kind = {_toml_value(column.kind)}")
+        lines.append(f"value_type = {_toml_value(column.value_type)}")
+        if column.kind == "datetime" and column.format is not None:
+            lines.append(f"format = {_toml_value(column.format)}")
+        if column.kind == "datetime" and column.unit is not None:
+            lines.append(f"unit = {_toml_value(column.unit)}")
         if not with_values:
             continue
         present = ~column.null
@@ -255,8 +288,6 @@ def draft_schema(table: Any, *, with_values: bool = False) -> str:
             lines.append(f"bounds = {_toml_value([_plain(values.min()), _plain(values.max())])}")
             if column.decimals is not None:
                 lines.append(f"decimals = {int(np.max(column.decimals[present]))}")
-        elif column.kind == "datetime":
-            lines.append(f"format = {_toml_value(column.format)}")
     return "\n".join(lines) + "\n"
 
 

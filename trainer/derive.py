@@ -22,7 +22,7 @@ from trainer.declarations import Declarations
 from trainer.dependencies import dependency_mapping
 from trainer.releases.needs import MetadataOptions, plan_needs
 from trainer.releases.noise import MetadataNoise, NoiseSource
-from trainer.releases.record import Release
+from trainer.releases.record import MAIN_PHASE, Release
 from trainer.releases.stage_a import NULL_Z, StageA, run_stage_a
 from trainer.releases.stage_b import run_stage_b
 
@@ -33,8 +33,14 @@ RARE_Z = 2.0  # the rare token is kept when its noisy count exceeds 2 standard d
 MOSTLY_RARE = 0.5  # above this noisy share of rare values, tell the owner
 
 
-def _null_estimate(stage_a: StageA, name: str) -> tuple[float, float]:
-    """Released null count of a column (clamped at 0) and its noise variance."""
+def _null_estimate(stage_a: StageA, name: str, nullable: bool) -> tuple[float, float]:
+    """Released null count of a column (clamped at 0) and its noise variance.
+
+    A column found not nullable (its noisy null count is below the bar)
+    counts no nulls: taking the noise for nulls would bias its marginal.
+    """
+    if not nullable:
+        return 0.0, 0.0
     return (max(stage_a.null_counts.get(name, 0.0), 0.0),
             stage_a.null_sigmas.get(name, 0.0) ** 2)
 
@@ -67,7 +73,7 @@ class DerivedMetadata:
       marginals: noisy token counts and their noise variances (post-processing
         of DP releases), per column whose releases cover every token.
       notices: what the owner should know, from noisy counts only (a column
-        that comes out mostly rare).
+        that comes out mostly rare, cells that did not parse).
       dependencies: declared functional dependencies, dependent name ->
         (source name, dependent token per source token), learned in stage B.
     """
@@ -93,7 +99,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
       rows_noisy: the released row count (phase 1).
       source: OS-seeded noise.
       dp: False only for non-private runs; then noise scales are ignored
-        (they should be tiny) and columns are marked public. Never mixed.
+        (they should be tiny) and columns are marked exact. Never mixed.
     """
     needs = plan_needs(table, declared)
     stage_a = run_stage_a(table, declared, needs, noise, options, rows_noisy, source)
@@ -103,19 +109,18 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     marginals: dict[str, MarginalTarget] = {}
     fallback: dict[str, int] = {}
     notices: list[str] = []
-    null_bar = NULL_Z * noise.vocab_sigma
     for column in table.columns:
         d = declared.get(column.name)
         touched = (column.name in needs.vocab or column.name in needs.ranged
-                   or column.name in needs.fine)
+                   or column.name in needs.fine or column.origin != "declared")
+        # "public" means declared (schema file or storage type), nothing else
         origin = ("dp" if dp else "exact") if touched else "public"
         if d.nullable is not None:
             nullable = d.nullable
         elif column.kind == "id":
             nullable = False
         else:
-            categorical_like = column.name in needs.vocab and column.name not in needs.atoms
-            bar = null_bar if categorical_like else NULL_Z * noise.range_sigma
+            bar = NULL_Z * stage_a.null_sigmas.get(column.name, 0.0)
             nullable = stage_a.null_counts.get(column.name, 0.0) > bar
         if column.kind == "categorical":
             if column.value_type == "boolean":
@@ -130,12 +135,13 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
             out = Column(column.name, "categorical", column.value_type, nullable, origin,
                          categories=tuple(categories), rare_label=rare)
             counts = stage_a.category_counts.get(column.name)
-            if not nullable and column.null.any():
-                # nulls become the most frequent released value (DP counts)
+            if not nullable:
+                # any null cell becomes the most frequent released value (DP
+                # counts); set whether or not the column has nulls
                 fallback[column.name] = int(np.argmax(counts)) if counts else 0
             if counts is not None and rare is not None:
                 sigma = noise.vocab_sigma
-                null_count, null_var = _null_estimate(stage_a, column.name)
+                null_count, null_var = _null_estimate(stage_a, column.name, nullable)
                 rest = rows_noisy - sum(counts) - null_count
                 rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
                 # the rare token only stands for values that were folded into
@@ -160,31 +166,28 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                 decimals = d.decimals if d.decimals is not None else stage_a.decimals[column.name]
             elif column.kind == "numeric" and d.decimals is not None:
                 decimals = min(d.decimals, 0)
-            unit = d.unit or column.unit
             out = Column(column.name, column.kind,
                          "datetime" if column.kind == "datetime" else column.value_type,
                          nullable, origin, decimals=decimals, grid=grid,
-                         unit=unit if column.kind == "datetime" else None,
-                         format=(d.format or column.format) if column.kind == "datetime"
-                         else None)
-            if not nullable and column.null.any():
+                         unit=column.unit if column.kind == "datetime" else None,
+                         format=column.format if column.kind == "datetime" else None)
+            if not nullable:
                 starts = np.asarray(grid.bin_starts)
                 mass = np.add.reduceat(np.asarray(grid.cell_weights), starts)
                 fallback[column.name] = int(np.argmax(mass))
             if column.name in bin_counts:
-                null_count, null_var = _null_estimate(stage_a, column.name)
+                null_count, null_var = _null_estimate(stage_a, column.name, nullable)
                 marginals[column.name] = _with_null(
                     bin_counts[column.name], nullable, fallback.get(column.name),
                     null_count, null_var)
         else:
             if column.value_type == "integer":
-                out = Column(column.name, "id", "integer", False, "public", style="sequence")
+                out = Column(column.name, "id", "integer", False, origin, style="sequence")
             else:
                 pattern = d.pattern or stage_a.patterns.get(column.name)
                 style = "pattern" if pattern else "uuid"
-                out = Column(column.name, "id", "string", False,
-                             origin if d.pattern is None else "public",
-                             style=style, pattern=pattern)
+                out = Column(column.name, "id", "string", False, origin, style=style,
+                             pattern=pattern)
         columns.append(out)
     by_name = {c.name: c for c in columns}
     dependencies = {}
@@ -200,6 +203,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
             notices.append(f"column {dependent_name!r} is determined_by {source_name!r} "
                            "but has bins wider than one value: the dependency holds "
                            "between bins, not exact values; declare its edges to fix them")
+    notices.extend(_unparsed_notices(table, stage_a))
     releases: list[Release] = []
     if not dp:
         return DerivedMetadata(Schema(tuple(columns), rows=None), (), fallback, marginals,
@@ -207,7 +211,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     z_a = needs.stage_a_multiplier(noise)
     if z_a is not None:
         releases.append(Release(
-            "metadata-stage-a", "main", "gaussian",
+            "metadata-stage-a", MAIN_PHASE, "gaussian",
             {"noise_multiplier": z_a, "vocab_sigma": noise.vocab_sigma,
              "range_sigma": noise.range_sigma, "threshold": noise.threshold,
              "threshold_delta_per_column": noise.threshold_delta,
@@ -217,7 +221,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     z_b = needs.stage_b_multiplier(noise)
     if z_b is not None:
         releases.append(Release(
-            "metadata-stage-b", "main", "gaussian",
+            "metadata-stage-b", MAIN_PHASE, "gaussian",
             {"noise_multiplier": z_b, "grid_sigma": noise.grid_sigma,
              "histograms": needs.stage_b_histograms,
              "dependencies": [list(pair) for pair in needs.dependencies]},
@@ -225,3 +229,18 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                                                    for c in pair))), z_b))
     return DerivedMetadata(Schema(tuple(columns), rows=rows_noisy), tuple(releases), fallback,
                            marginals, tuple(notices), dependencies)
+
+
+def _unparsed_notices(table: TypedTable, stage_a: StageA) -> tuple[str, ...]:
+    """One line per column whose noisy count of unparsed cells is clearly above 0."""
+    lines = []
+    for column in table.columns:
+        count = stage_a.unparsed_counts.get(column.name)
+        sigma = stage_a.null_sigmas.get(column.name, 0.0) / math.sqrt(2)
+        if count is None or count <= NULL_Z * sigma:
+            continue
+        what = column.value_type if column.kind != "datetime" else (
+            f"datetimes ({column.format})" if column.format else "datetimes")
+        lines.append(f"column {column.name!r}: about {max(round(count), 1)} cells (a noisy "
+                     f"count) are not {what} and were read as null")
+    return tuple(lines)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from provisioner.errors import InputDataError
 from provisioner.schema import Column, Schema
 from trainer.column_types import TypedColumn, TypedTable
 
@@ -21,7 +20,6 @@ def encode_categorical(column: Column, typed: TypedColumn, fallback: int | None)
     if null is None:
         null = fallback if fallback is not None else 0
     tokens = np.empty(len(typed), dtype=np.int32)
-    unknown = []
     for i, (value, is_null) in enumerate(zip(typed.values.tolist(), typed.null.tolist())):
         if is_null:
             tokens[i] = null
@@ -30,13 +28,9 @@ def encode_categorical(column: Column, typed: TypedColumn, fallback: int | None)
         elif rare is not None:
             tokens[i] = rare
         else:
-            unknown.append(value)
-            tokens[i] = 0
-    if unknown:
-        raise InputDataError(
-            f"column {column.name!r} has {len(unknown)} value(s) outside its declared "
-            f"categories, e.g. {unknown[0]!r}: add them or set rare = true"
-        )
+            # parsing reads values outside a closed category list as null
+            raise AssertionError(f"internal: column {column.name!r} holds a value outside "
+                                 "its categories")
     return tokens
 
 

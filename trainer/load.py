@@ -1,39 +1,119 @@
-"""Read a table: the first step of training.
+"""Read a table's cells: the first step of training (no typing here).
 
 Input is a CSV file (optionally gzip-compressed), a Parquet file (with
-pyarrow) or a pandas DataFrame. CSV cells are read as text and typed by
-``trainer.column_types``, so integer-ness, decimal places and leading zeros
-are seen as written; only an empty cell is null unless ``null_values`` says
-otherwise.
+pyarrow) or a pandas DataFrame. CSV cells are kept as text, exactly as
+written: which type a column has is decided later, from the owner's
+declarations or under DP (``trainer.column_types``). A DataFrame's or
+Parquet file's dtype is a declared *storage type* (boolean, integer, float,
+datetime, categorical, string): strings stored as strings stay strings, even
+when they hold digits.
 
-Every problem found is reported at once, one line each, in a single
-:class:`~provisioner.errors.InputDataError`.
+Reading looks at the file's structure only (header, field counts, text
+encoding); a file that cannot be read stops with an error that names the
+line, never a cell's value. Every problem found is reported at once, one
+line each, in a single :class:`~provisioner.errors.InputDataError`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
 import gzip
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from provisioner.errors import InputDataError, MissingDependency
 from provisioner.schema import name_problem
-from trainer.column_types import TypedColumn, TypedTable, type_column
 
-__all__ = ("read_csv", "read_table")
+__all__ = ("STORAGE_TYPES", "NamedColumns", "RawColumn", "RawTable", "read_csv",
+           "read_table")
+
+STORAGE_TYPES = ("text", "string", "category", "boolean", "integer", "float", "datetime")
+_DATETIME_STORAGE_UNITS = {"s": "s", "ms": "ms", "us": "us", "ns": "us"}
 
 
-# --- reading -----------------------------------------------------------------
+@dataclasses.dataclass
+class RawColumn:
+    """One column as read: its storage type and its cells, not yet typed.
+
+    Attributes:
+      name: column name.
+      storage: ``text`` (CSV cells: any type may be read from them),
+        ``string`` (a DataFrame's object or string column: strings),
+        ``category`` (a pandas categorical: text cells, kind declared
+        categorical), ``boolean``, ``integer``, ``float`` or ``datetime``.
+      cells: text and category: object array of str (None for null);
+        boolean: object array of bool; integer: int64; float: float64;
+        datetime: int64 ticks of ``unit`` since the epoch, in UTC.
+      null: boolean mask of null cells.
+      unit: datetime storage only: tick unit (s, ms or us).
+      timezone: datetime storage only: the dtype's time zone, or None.
+    """
+
+    name: str
+    storage: str
+    cells: np.ndarray
+    null: np.ndarray
+    unit: str | None = None
+    timezone: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.null)
+
+
+class NamedColumns:
+    """Lookups shared by tables that hold ``columns`` with a ``name`` each."""
+
+    columns: list[Any]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Any:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+
+@dataclasses.dataclass
+class RawTable(NamedColumns):
+    columns: list[RawColumn]
+    source: str
+
+    @classmethod
+    def from_text(cls, columns: dict[str, Sequence[str | None]],
+                  source: str = "table") -> RawTable:
+        """A table of text cells (None for null), as if read from a CSV file."""
+        return cls([_text_column(name, list(cells)) for name, cells in columns.items()],
+                   source)
 
 
 def read_csv(path: Path, *, encoding: str = "utf-8",
              null_values: Sequence[str] = ("",)) -> tuple[list[str], list[list[str | None]]]:
-    """Header and text columns of a CSV file; raggedness and encoding are errors."""
+    """Header and text columns of a CSV file; raggedness and encoding are errors.
+
+    A UTF-8 byte-order mark is not part of the first column's name.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     nulls = set(null_values)
+    try:
+        if codecs.lookup(encoding).name == "utf-8":
+            encoding = "utf-8-sig"  # reads files with and without a BOM alike
+    except LookupError:
+        raise InputDataError(f"unknown text encoding {encoding!r}; pass e.g. "
+                             "--encoding latin-1") from None
+    line = 0
     try:
         with opener(path, "rt", encoding=encoding, newline="") as handle:
             reader = csv.reader(handle)
@@ -48,6 +128,7 @@ def read_csv(path: Path, *, encoding: str = "utf-8",
             columns: list[list[str | None]] = [[] for _ in header]
             ragged: list[str] = []
             for row in reader:
+                line = reader.line_num
                 if len(row) != width:
                     if not row:
                         continue  # blank line
@@ -57,10 +138,11 @@ def read_csv(path: Path, *, encoding: str = "utf-8",
                     continue
                 for cell, column in zip(row, columns):
                     column.append(None if cell in nulls else cell)
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        shown = encoding.replace("-sig", "")
         raise InputDataError(
-            f"{path} is not valid {encoding} (byte {exc.object[exc.start:exc.start + 1]!r} "
-            f"at offset {exc.start} of a read chunk); convert it or pass --encoding"
+            f"{path} is not valid {shown} (near line {line + 1}); pass its encoding, "
+            "e.g. --encoding latin-1"
         ) from None
     except (OSError, EOFError, csv.Error) as exc:
         raise InputDataError(f"cannot read {path}: {exc}") from None
@@ -73,20 +155,16 @@ def read_csv(path: Path, *, encoding: str = "utf-8",
 
 def read_table(source: str | os.PathLike[str] | Any, *, encoding: str = "utf-8",
                null_values: Sequence[str] = ("",),
-               kinds: Mapping[str, str] | None = None,
-               drop: Sequence[str] = ()) -> TypedTable:
-    """Read and type a table from a path (CSV, CSV.gz, Parquet) or a DataFrame.
+               drop: Sequence[str] = ()) -> RawTable:
+    """Read the cells of a table from a path (CSV, CSV.gz, Parquet) or a DataFrame.
 
     Args:
       source: file path or pandas DataFrame.
       encoding: text encoding of CSV files.
       null_values: CSV cells read as null.
-      kinds: declared kinds by column name (``"categorical"``, ``"numeric"``,
-        ``"datetime"``, ``"id"``); others are inferred.
       drop: columns to leave out entirely.
     """
-    kinds = dict(kinds or {})
-    raw: dict[str, Any]
+    raw: dict[str, RawColumn]
     if hasattr(source, "columns") and hasattr(source, "dtypes"):
         label = "DataFrame"
         raw = _from_frame(source)
@@ -101,27 +179,25 @@ def read_table(source: str | os.PathLike[str] | Any, *, encoding: str = "utf-8",
             raw = _from_frame(_read_parquet(path))
         else:
             header, columns = read_csv(path, encoding=encoding, null_values=null_values)
-            raw = dict(zip(header, columns))
+            raw = {name: _text_column(name, cells) for name, cells in zip(header, columns)}
     # names a bundle cannot hold are refused now, not after training
     problems: list[str] = [p for p in map(name_problem, raw) if p is not None]
     unknown = sorted(set(drop) - set(raw))
     if unknown:
         problems.append(f"cannot drop {unknown}: no such column(s) in {label}")
-    names = [name for name in raw if name not in set(drop)]
-    rows = len(next(iter(raw.values()))) if raw else 0
-    if rows == 0:
-        raise InputDataError(f"{label} has a header but no rows")
-    if not names:
-        raise InputDataError(f"{label}: every column was dropped")
-    typed: list[TypedColumn] = []
-    for name in names:
-        try:
-            typed.append(type_column(name, raw[name], kinds.get(name)))
-        except InputDataError as exc:
-            problems.extend(exc.problems)
     if problems:
         raise InputDataError(problems)
-    return TypedTable(typed, label)
+    kept = [column for name, column in raw.items() if name not in set(drop)]
+    if not kept:
+        raise InputDataError(f"{label}: every column was dropped")
+    return RawTable(kept, label)
+
+
+def _text_column(name: str, cells: Sequence[str | None], storage: str = "text") -> RawColumn:
+    array = np.empty(len(cells), dtype=object)
+    array[:] = list(cells)
+    null = np.fromiter((c is None for c in cells), dtype=bool, count=len(cells))
+    return RawColumn(name, storage, array, null)
 
 
 def _read_parquet(path: Path) -> Any:
@@ -136,20 +212,42 @@ def _read_parquet(path: Path) -> Any:
         raise InputDataError(f"cannot read {path} as Parquet: {exc}") from None
 
 
-def _from_frame(frame: Any) -> dict[str, Any]:
+def _from_frame(frame: Any) -> dict[str, RawColumn]:
     import pandas as pd
 
     if len(set(map(str, frame.columns))) != len(frame.columns):
         raise InputDataError("the DataFrame has duplicate column names")
-    out: dict[str, Any] = {}
-    for name in frame.columns:
-        series = frame[name]
-        if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(
-                series.dtype) or pd.api.types.is_datetime64_any_dtype(series.dtype):
-            out[str(name)] = series
+    out: dict[str, RawColumn] = {}
+    for key in frame.columns:
+        name = str(key)
+        series = frame[key]
+        dtype = series.dtype
+        null = series.isna().to_numpy(dtype=bool)
+        if pd.api.types.is_bool_dtype(dtype):
+            cells = np.empty(len(series), dtype=object)
+            cells[:] = [None if m else bool(v) for v, m in zip(series.tolist(), null)]
+            out[name] = RawColumn(name, "boolean", cells, null)
+        elif pd.api.types.is_integer_dtype(dtype):
+            cells = series.to_numpy(dtype=np.int64, na_value=0)
+            out[name] = RawColumn(name, "integer", cells, null)
+        elif pd.api.types.is_float_dtype(dtype):
+            cells = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            out[name] = RawColumn(name, "float", cells, null)
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            out[name] = _datetime_storage(name, series, null)
         else:
-            out[str(name)] = [None if v is None or (isinstance(v, float) and v != v)
-                              or v is pd.NA else str(v) for v in series.tolist()]
+            storage = "category" if isinstance(dtype, pd.CategoricalDtype) else "string"
+            cells = [None if m else str(v) for v, m in zip(series.tolist(), null)]
+            out[name] = _text_column(name, cells, storage)
     return out
 
 
+def _datetime_storage(name: str, series: Any, null: np.ndarray) -> RawColumn:
+    tz = getattr(series.dt, "tz", None)
+    if tz is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    unit = _DATETIME_STORAGE_UNITS.get(np.datetime_data(series.dtype)[0], "us")
+    ticks = series.to_numpy().astype(f"datetime64[{unit}]").astype(np.int64)
+    ticks = np.where(null, 0, ticks)
+    return RawColumn(name, "datetime", ticks, null, unit=unit,
+                     timezone=None if tz is None else str(tz))

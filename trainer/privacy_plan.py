@@ -3,11 +3,13 @@
 A run has two phases that compose by addition (basic composition), because
 the second phase's parameters depend on the first phase's output:
 
-1. **phase "row-count"** (:class:`FirstPhase`): pure-ε Laplace releases
-   whose results later parameters may depend on; today the row count (it
-   sets the sampling rate). Its ε is ``row_count_share`` of the total,
-   divided between its releases by weight, so that more releases (e.g. the
-   counts that decide column types) can join it.
+1. **phase "first"** (:class:`FirstPhase`): the releases whose results
+   later parameters depend on: the Laplace row count (it sets the sampling
+   rate; ``row_count_share`` of ε) and the typing release (noisy counts of
+   the cell classes of every column whose type is not declared: they decide
+   the column types, and so which metadata histograms run;
+   ``typing_share`` of ε and ``typing_delta_share`` of δ). The accountant
+   composes the two; with no column to type the phase is the pure-ε count.
 2. **phase "main"** (:class:`MainPhase`): the metadata releases (stage A:
    value lists, nulls, ranges; stage B: fine histograms) and DP-SGD,
    composed jointly by the accountant. The metadata takes
@@ -20,7 +22,7 @@ the second phase's parameters depend on the first phase's output:
 tracker stops. ``hzg budget`` and ``hzg train`` both plan through
 :func:`plan_privacy`, so they print and spend the same σ::
 
-    first = plan_first_phase(config.privacy)
+    first = plan_first_phase(config.privacy, typing_needs(raw, declared))
     main = plan_main_phase(config.privacy, first, needs)
     plan = plan_privacy(config, main, rows_noisy, first=first)
     plan.dpsgd.noise_multiplier, plan.max_steps
@@ -34,13 +36,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from provisioner.errors import ConfigError
+from trainer.column_types import TypingNeeds
 from trainer.config import PrivacyConfig, TrainConfig, default_batch_size
 from trainer.dp.plan import DPExecutionPlan
 from trainer.releases import MetadataNoise, Needs
+from trainer.releases.record import FIRST_PHASE, MAIN_PHASE
 
 __all__ = (
     "FIRST_PHASE",
@@ -55,8 +58,6 @@ __all__ = (
     "raw_metadata_noise",
 )
 
-FIRST_PHASE = "row-count"
-MAIN_PHASE = "main"
 
 
 def _gaussian_delta(epsilon: float, z: float) -> float:
@@ -85,28 +86,104 @@ def gaussian_multiplier_for(epsilon: float, delta: float) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class FirstPhase:
-    """Phase "row-count": pure-ε Laplace releases, δ = 0.
+    """Phase "first": the Laplace row count and the typing release.
 
     Attributes:
-      epsilon: the phase's ε (the sum of its releases' ε).
-      weights: release name -> its weight; each gets ``epsilon · w / Σw``.
+      epsilon: what the phase spends (its events composed at ``delta``).
+      delta: the accountant's δ of the phase (0: the count alone, pure ε).
+      count_scale: Laplace scale of the row count (sensitivity 1).
+      typing_sigma: Gaussian σ of every cell-class count (0 without typing).
+      typing: the typing release's layout (which columns, which classes).
     """
 
     epsilon: float
-    weights: tuple[tuple[str, float], ...] = (("row-count", 1.0),)
+    delta: float
+    count_scale: float
+    typing_sigma: float
+    typing: TypingNeeds
 
     name = FIRST_PHASE
-    delta = 0.0
 
-    def epsilon_of(self, release: str) -> float:
-        weights = dict(self.weights)
-        if release not in weights:
-            raise ConfigError(f"phase {self.name!r} plans no release named {release!r}")
-        return self.epsilon * weights[release] / math.fsum(weights.values())
+    @property
+    def typing_multiplier(self) -> float | None:
+        """Noise multiplier of the typing release (σ / its L2 sensitivity)."""
+        if not self.typing.columns:
+            return None
+        return self.typing_sigma / self.typing.sensitivity
 
-    def laplace_scale(self, release: str, sensitivity: float = 1.0) -> float:
-        """Laplace scale of a release of L1 ``sensitivity``: sensitivity / its ε."""
-        return sensitivity / self.epsilon_of(release)
+    def laplace_scale(self, release: str) -> float:
+        """Laplace scale of a release of this phase (the row count)."""
+        if release != "row-count":
+            raise ConfigError(f"phase {self.name!r} plans no Laplace release {release!r}")
+        return self.count_scale
+
+    def to_plain(self) -> dict[str, Any]:
+        releases: dict[str, Any] = {"row-count": {"laplace_scale": self.count_scale}}
+        if self.typing.columns:
+            releases["cell-classes"] = {"sigma": self.typing_sigma,
+                                        "noise_multiplier": self.typing_multiplier,
+                                        "columns": list(self.typing.columns)}
+        return {"name": self.name, "epsilon": self.epsilon, "delta": self.delta,
+                "releases": releases}
+
+
+def _first_phase_epsilon(count_scale: float, z: float | None, delta: float,
+                         accountant: str) -> float:
+    import dp_accounting
+
+    from trainer.dp.accounting import event_epsilon
+
+    laplace = dp_accounting.LaplaceDpEvent(count_scale)
+    if z is None:
+        return event_epsilon(laplace, 0.0, accountant=accountant)
+    event = dp_accounting.ComposedDpEvent([laplace, dp_accounting.GaussianDpEvent(z)])
+    return event_epsilon(event, delta, accountant=accountant)
+
+
+def plan_first_phase(privacy: PrivacyConfig, typing: TypingNeeds | None = None) -> FirstPhase:
+    """Fix the first phase's noise from the budget and the typing layout.
+
+    The row count takes ``row_count_share`` of ε (Laplace scale
+    1/(share·ε)); the typing σ is the least that keeps the phase within
+    ``(row_count_share + typing_share)·ε`` at ``typing_delta_share·δ``
+    (δ = the given one, or the default 1e-6 until the noisy count checks it).
+
+    Privacy:
+      Data-independent: uses the budget and ``typing`` (declarations and
+      storage types) only.
+    """
+    from trainer.budget import DEFAULT_DELTA
+
+    typing = typing or TypingNeeds({})
+    epsilon, accountant = privacy.epsilon, privacy.accountant
+    count_scale = 1.0 / (privacy.row_count_share * epsilon)
+    if not typing.columns:
+        return FirstPhase(_first_phase_epsilon(count_scale, None, 0.0, accountant), 0.0,
+                          count_scale, 0.0, typing)
+    delta = privacy.typing_delta_share * (privacy.delta if privacy.delta is not None
+                                          else DEFAULT_DELTA)
+    target = (privacy.row_count_share + privacy.typing_share) * epsilon
+
+    def too_little(z: float) -> bool:
+        return _first_phase_epsilon(count_scale, z, delta, accountant) > target
+
+    # start from the classical Gaussian bound (enough noise, usually by 1.5-3x)
+    # and bracket the least noise multiplier that meets the target
+    spare = max(target - 1.0 / count_scale, 1e-3 * target)
+    hi = math.sqrt(2.0 * math.log(1.25 / delta)) / spare
+    while too_little(hi):
+        hi *= 2.0
+    lo = hi / 4.0
+    while not too_little(lo):
+        lo /= 2.0
+    while hi / lo > 1.005:  # σ within 0.5% of the least that meets the target
+        mid = (lo * hi) ** 0.5
+        if too_little(mid):
+            lo = mid
+        else:
+            hi = mid
+    spent = _first_phase_epsilon(count_scale, hi, delta, accountant)
+    return FirstPhase(spent, delta, count_scale, hi * typing.sensitivity, typing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,15 +217,6 @@ class MainPhase:
         return tuple(dp_accounting.GaussianDpEvent(z)
                      for z in (self.stage_a_multiplier, self.stage_b_multiplier)
                      if z is not None)
-
-
-def plan_first_phase(privacy: PrivacyConfig,
-                     weights: Mapping[str, float] | None = None) -> FirstPhase:
-    """The first phase's ε and how its releases share it (data-independent)."""
-    share = dict(weights or {"row-count": 1.0})
-    if any(w <= 0 for w in share.values()):
-        raise ConfigError("first-phase release weights must be positive")
-    return FirstPhase(privacy.epsilon * privacy.row_count_share, tuple(share.items()))
 
 
 def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> MainPhase:
@@ -234,9 +302,7 @@ class PrivacyPlan:
             "delta": self.delta,
             "accountant": self.accountant,
             "phases": [
-                {"name": self.first.name, "epsilon": self.first.epsilon,
-                 "delta": self.first.delta,
-                 "releases": {n: self.first.epsilon_of(n) for n, _ in self.first.weights}},
+                self.first.to_plain(),
                 {"name": self.main.name, "epsilon": self.main.epsilon,
                  "delta": self.main.delta + self.main.threshold_delta,
                  "accountant_delta": self.main.delta,

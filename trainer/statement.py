@@ -5,7 +5,8 @@ The statement (:class:`provisioner.privacy.PrivacyStatement`, the header's
 actually taken, composed phase by phase by
 :class:`~trainer.dp.accounting.PhaseAccountant`:
 
-* phase "row-count" holds the Laplace releases (pure ε, accountant δ 0);
+* phase "first" holds the Laplace row count and the typing release
+  (composed jointly at the phase's accountant δ; 0 when only the count);
 * phase "main" holds the metadata releases and the DP-SGD steps actually
   taken, composed jointly at the main phase's accountant δ.
 

@@ -3,8 +3,11 @@
 The flow, and where privacy is spent (``trainer.privacy_plan`` fixes every
 noise scale before values are read):
 
-1. read and type the table (kinds are the public domain description);
-2. **phase "row-count"**: a Laplace row count (pure ε);
+1. read the table's cells (``trainer.load``);
+2. **phase "first"** (``trainer.intake``): a Laplace row count and the typing
+   release (noisy counts of each undeclared column's cell classes); the
+   column types are decided from them and every cell is parsed on its own
+   under its column's type (``trainer.column_types``);
 3. plan phase "main": metadata noise scales, then the DP-SGD execution plan
    (``trainer.dp.plan``) from the noisy count, its noise multiplier
    calibrated so that metadata and DP-SGD together meet the remaining
@@ -28,39 +31,29 @@ import os
 import platform
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from provisioner.bundle import Bundle, GeneratorInfo, ModelSpec
-from provisioner.errors import InputDataError
 from provisioner.models.made import FAMILY, MadeConfig
 from provisioner.privacy import PrivacyStatement
 from trainer.calibrate import calibrate_marginals
 from trainer.config import TrainConfig, default_batch_size
 from trainer.declarations import Declarations
-from trainer.dependencies import pin_dependencies
-from trainer.encode import encode_table
 from trainer.column_types import TypedTable
+from trainer.dependencies import pin_dependencies
 from trainer.derive import derive_metadata
-from trainer.load import read_table
-from trainer.privacy_plan import (
-    PrivacyPlan,
-    plan_first_phase,
-    plan_main_phase,
-    plan_privacy,
-)
-from trainer.releases import (
-    MetadataNoise,
-    MetadataOptions,
-    Release,
-    noisy_row_count,
-    plan_needs,
-)
+from trainer.encode import encode_table
+from trainer.intake import MIN_ROWS, intake
+from trainer.privacy_plan import PrivacyPlan, plan_main_phase, plan_privacy
+from trainer.releases import MetadataNoise, MetadataOptions, Release, plan_needs
 from trainer.statement import privacy_statement
 
-MIN_ROWS = 10
+# The bundle's default name: not the input file's name, which would ship a
+# fact about the source that no mechanism covers (pass a name to set one).
+DEFAULT_NAME = "generator"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +66,19 @@ class Progress:
     loss: float | None
     epsilon: float | None
     elapsed: float
+    milestone: bool = False  # an epoch ended, or the last step
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainReport:
-    """Facts about a finished run, for the caller (not stored in the bundle)."""
+    """Facts about a finished run, for the caller (not stored in the bundle).
+
+    ``noise_multiplier``, ``clip_norm`` and ``expected_batch_size`` are read
+    back from the DP-SGD step that ran, so that they can be checked against
+    what the privacy statement says. ``notices`` are lines for the owner
+    from noisy counts (a column the budget could not type, cells that did
+    not parse).
+    """
 
     steps_planned: int
     steps_taken: int
@@ -88,7 +89,8 @@ class TrainReport:
     train_seconds: float
     total_seconds: float
     stopped_early: bool
-    notices: tuple[str, ...] = ()  # for the owner, from noisy counts only
+    notices: tuple[str, ...] = ()
+    clip_norm: float | None = None
 
 
 def _exact_noise() -> MetadataNoise:
@@ -116,16 +118,24 @@ def train(
     declarations: Declarations | str | os.PathLike[str] | None = None,
     progress: Callable[[Progress], None] | None = None,
     report: list[TrainReport] | None = None,
+    show_loss: bool = False,
+    encoding: str = "utf-8",
+    null_values: Sequence[str] = ("",),
 ) -> Bundle:
     """Train a generator on ``table`` and return its (unsigned) bundle content.
 
     Args:
-      table: a CSV/Parquet path, a pandas DataFrame, or a TypedTable.
+      table: a CSV/Parquet path, a pandas DataFrame, or a
+        :class:`~trainer.load.RawTable`.
       config: budget and recipe (default: ε = 1, the adult-tuned recipe).
       declarations: the owner's public declarations: a schema file's path, or
         parsed :class:`~trainer.declarations.Declarations`.
       progress: called after each step with a :class:`Progress`.
       report: if given, a :class:`TrainReport` is appended to it.
+      show_loss: put the training loss in :class:`Progress`. The loss is
+        computed on real rows and is NOT differentially private: for the
+        operator's eyes only, off by default.
+      encoding, null_values: how CSV text is read.
 
     Returns:
       A :class:`provisioner.Bundle`; call ``bundle.save(path, signing_key)``.
@@ -136,14 +146,15 @@ def train(
     started = time.perf_counter()
     config = config or TrainConfig()
     randomness = Randomness(None if config.privacy.enabled else config.seed)
-    run = prepare_run(table, config, declarations=declarations, randomness=randomness)
+    run = prepare_run(table, config, declarations=declarations, randomness=randomness,
+                      encoding=encoding, null_values=null_values)
     config, derived, model, dpsgd, plan = run.config, run.derived, run.model, run.dpsgd, run.plan
     dp = plan is not None
 
     init_key = randomness.init_key()
     params, step, loss_with_taps = made_training(model, config, derived, dpsgd, init_key)
     on_step = None if progress is None else _progress_reporter(
-        progress, _loss_probe(loss_with_taps), dpsgd, plan)
+        progress, _loss_probe(loss_with_taps) if show_loss else None, dpsgd, plan)
     result = fit(dpsgd, step, run.tokens, params, max_steps=run.max_steps,
                  randomness=randomness, init_key=init_key,
                  max_seconds=None if config.max_minutes is None else 60 * config.max_minutes,
@@ -156,7 +167,7 @@ def train(
     typed = run.typed
     info = GeneratorInfo(
         id=uuid.uuid4().hex,
-        name=config.name or _default_name(typed.source),
+        name=config.name or DEFAULT_NAME,
         version=config.version,
         owner=config.owner or "owner",
         created_at=int(time.time()),
@@ -176,11 +187,11 @@ def train(
     if report is not None:
         report.append(TrainReport(
             steps_planned=dpsgd.steps, steps_taken=steps_taken,
-            noise_multiplier=dpsgd.noise_multiplier if dp else None, sampling_prob=q,
-            expected_batch_size=dpsgd.expected_batch_size,
+            noise_multiplier=step.noise_multiplier if dp else None, sampling_prob=q,
+            expected_batch_size=step.expected_batch_size if dp else dpsgd.expected_batch_size,
             compile_seconds=result.compile_seconds, train_seconds=result.train_seconds,
             total_seconds=time.perf_counter() - started, stopped_early=result.stopped_early,
-            notices=derived.notices))
+            notices=typed.notices + derived.notices, clip_norm=step.l2_clip if dp else None))
     return bundle
 
 
@@ -214,11 +225,12 @@ class PreparedRun:
 
 def prepare_run(table: Any, config: TrainConfig, *, declarations: Any = None,
                 randomness: Any = None, metadata_noise: MetadataNoise | None = None,
-                num_devices: int | None = None) -> PreparedRun:
+                num_devices: int | None = None, encoding: str = "utf-8",
+                null_values: Sequence[str] = ("",)) -> PreparedRun:
     """Steps 1 to 4 of the module docstring: everything before DP-SGD.
 
     Args:
-      table, config, declarations: as for :func:`train`.
+      table, config, declarations, encoding, null_values: as for :func:`train`.
       randomness: a :class:`~trainer.fit.Randomness` (default: OS).
       metadata_noise: replaces the planned metadata noise (the audit's
         "metadata read from the raw data" control; never in training).
@@ -229,25 +241,25 @@ def prepare_run(table: Any, config: TrainConfig, *, declarations: Any = None,
     from trainer.fit import Randomness
 
     randomness = randomness or Randomness()
-    typed, declared = _typed_table(table, declarations)
-    rows = typed.num_rows
+    declared = declarations if isinstance(declarations, Declarations) else (
+        Declarations.empty() if declarations is None else Declarations.load(declarations))
     dp = config.privacy.enabled
     source = randomness.noise_source()
+    taken = intake(table, config, declared, source, encoding=encoding,
+                   null_values=null_values)
+    typed, rows_noisy, first = taken.table, taken.rows, taken.plan
     needs = plan_needs(typed, declared)
     num_devices = jax.local_device_count() if num_devices is None else num_devices
-    releases: list[Release] = []
+    releases: list[Release] = list(taken.first.releases)
     if dp:
-        config = config.replace(privacy={"delta": config.privacy.resolved_delta(rows)})
-        first = plan_first_phase(config.privacy)
+        config = config.replace(privacy={"delta": taken.delta})
         main = plan_main_phase(config.privacy, first, needs)
         if metadata_noise is not None:
             main = dataclasses.replace(main, metadata_noise=metadata_noise)
-        rows_noisy, count_release = noisy_row_count(rows, main.metadata_noise, source)
-        releases.append(count_release)
         rows_noisy = max(rows_noisy, MIN_ROWS)  # post-processing keeps q sane
         noise = main.metadata_noise
     else:
-        rows_noisy, noise = rows, _exact_noise()
+        noise = _exact_noise()
     derived = derive_metadata(typed, declared, noise, _options(config), rows_noisy, source,
                               dp=dp)
     releases.extend(derived.releases if dp else ())
@@ -266,23 +278,6 @@ def prepare_run(table: Any, config: TrainConfig, *, declarations: Any = None,
         max_steps = dpsgd.steps
     return PreparedRun(config, typed, tuple(releases), derived, tokens, model, plan, dpsgd,
                        max_steps)
-
-
-def _typed_table(table: Any, declarations: Any) -> tuple[TypedTable, Declarations]:
-    """Read and type the table as declared; refuse what cannot be trained."""
-    declared = declarations if isinstance(declarations, Declarations) else (
-        Declarations.empty() if declarations is None else Declarations.load(declarations))
-    if isinstance(table, TypedTable):
-        typed = table
-    else:
-        typed = read_table(table, kinds=declared.kinds, drop=declared.dropped)
-    declared.check_columns(typed.names + declared.dropped)
-    rows = typed.num_rows
-    if rows < MIN_ROWS:
-        raise InputDataError(f"the table has {rows} row(s); training needs at least {MIN_ROWS}")
-    if not any(c.kind != "id" for c in typed.columns):
-        raise InputDataError("every column is an identifier: there is nothing to learn")
-    return typed, declared
 
 
 def _options(config: TrainConfig) -> MetadataOptions:
@@ -347,7 +342,8 @@ def made_training(model: MadeConfig, config: TrainConfig, derived: Any, plan: An
 
 def _progress_reporter(progress: Callable[[Progress], None], mean_loss: Any, dpsgd: Any,
                        plan: PrivacyPlan | None) -> Callable[[Any], None]:
-    """Loss once per epoch; ε spent every 5 epochs and at the end (~0.1 s each)."""
+    """Loss (when ``mean_loss`` is given) once per epoch; ε spent every 5 epochs
+    and at the end (~0.1 s each)."""
     from trainer.dp.accounting import epsilon
 
     q = dpsgd.sampling_prob
@@ -355,14 +351,16 @@ def _progress_reporter(progress: Callable[[Progress], None], mean_loss: Any, dps
 
     def report(s: Any) -> None:
         end = s.step == s.max_steps
+        milestone = s.step % epoch_steps == 0 or end
         loss = float(mean_loss(s.params, *s.pairs[0])) if (
-            s.step % epoch_steps == 0 or end) else None
+            milestone and mean_loss is not None) else None
         spent = None
         if plan is not None and (s.step % (5 * epoch_steps) == 0 or end):
             spent = plan.first.epsilon + epsilon(
                 dpsgd.noise_multiplier, q, s.step, plan.main.delta,
                 accountant=plan.accountant, extra_events=plan.main.metadata_events)
-        progress(Progress(s.step, s.max_steps, s.step * q, loss, spent, s.elapsed))
+        progress(Progress(s.step, s.max_steps, s.step * q, loss, spent, s.elapsed,
+                          milestone=milestone))
 
     return report
 
@@ -398,13 +396,3 @@ def _loss_probe(loss_with_taps):
         return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
     return mean_loss
-
-
-def _default_name(source: str) -> str:
-    base = os.path.basename(source)
-    for suffix in (".gz", ".csv", ".parquet", ".pq"):
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-    return base or "generator"
-
-

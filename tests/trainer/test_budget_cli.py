@@ -199,7 +199,7 @@ def test_budget_of_the_whole_training_counts_the_metadata(capsys):
     assert whole["noise_multiplier"] > 1.05 * alone["noise_multiplier"]
     assert whole["epsilon"] <= 1.0
     names = [p["name"] for p in whole["privacy_plan"]["phases"]]
-    assert names == ["row-count", "main"]
+    assert names == ["first", "main"]
     assert whole["privacy_plan"]["phases"][1]["metadata_noise_multipliers"]["stage_a"] > 1
 
 

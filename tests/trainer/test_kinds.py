@@ -9,9 +9,9 @@ from provisioner import SigningKey, TrustedKey, TrustStore, decode_bundle
 from provisioner.generator import Generator
 from trainer.config import PrivacyConfig, TrainConfig
 from trainer.declarations import Declarations
-from trainer.column_types import type_column, TypedTable
+from trainer.intake import exact_types
 from trainer.derive import derive_metadata
-from trainer.load import read_table
+from trainer.load import RawTable, read_table
 from trainer.releases import MetadataNoise, MetadataOptions, NoiseSource
 from trainer.train import train
 
@@ -34,7 +34,7 @@ def mixed_csv(tmp_path_factory):
 
 
 def test_kinds_are_inferred(mixed_csv):
-    table = read_table(mixed_csv)
+    table = exact_types(read_table(mixed_csv))
     kinds = {c.name: (c.kind, c.value_type) for c in table.columns}
     assert kinds == {
         "customer": ("id", "string"), "joined": ("datetime", "datetime"),
@@ -74,7 +74,7 @@ def test_wide_categorical_keeps_only_frequent_values():
     # of the 50,000 gets through for about 1 noise seed in 1,500: the seed is
     # fixed (OS noise made this test fail in CI once).
     values = [f"v{i}" for i in range(50_000)] * 2 + ["a"] * 5000 + ["b"] * 4000 + ["c"] * 3000
-    table = TypedTable([type_column("wide", values)], "test")
+    table = exact_types(RawTable.from_text({"wide": values}))
     derived = derive_metadata(table, Declarations.empty(),
                               MetadataNoise(100.0, 20.0, 40.0, 20.0, 1e-8), MetadataOptions(),
                               len(values), NoiseSource(np.random.default_rng(4)))
@@ -91,7 +91,7 @@ def test_parquet_and_dataframe_inputs_type_alike(mixed_csv, tmp_path):
     path = tmp_path / "mixed.parquet"
     frame.to_parquet(path)
     for source in (frame, path):
-        kinds = {c.name: (c.kind, c.value_type) for c in read_table(source).columns}
+        kinds = {c.name: (c.kind, c.value_type) for c in exact_types(read_table(source)).columns}
         assert kinds["spend"] == ("numeric", "float")
         assert kinds["visits"] == ("numeric", "integer")
         assert kinds["joined"] == ("datetime", "datetime")

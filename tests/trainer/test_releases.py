@@ -10,7 +10,9 @@ import pytest
 from provisioner.schema import Schema
 from trainer.declarations import Declarations
 from trainer.binning import fine_edges, quantile_bins, shrink_within_bins
-from trainer.column_types import type_column, TypedTable
+from trainer.column_types import TypedTable
+from trainer.intake import exact_types
+from trainer.load import RawTable
 from trainer.derive import derive_metadata
 from trainer.releases import (
     MetadataNoise,
@@ -22,9 +24,8 @@ from trainer.releases import (
 )
 
 
-def table_of(**columns) -> TypedTable:
-    return TypedTable([type_column(name, values) for name, values in columns.items()],
-                      "test")
+def table_of(declared: Declarations | None = None, **columns) -> TypedTable:
+    return exact_types(RawTable.from_text(columns, "test"), declared)
 
 
 def test_threshold_meets_its_delta_analytically():
@@ -79,9 +80,12 @@ def test_canaries_never_reach_the_schema():
 
 
 def test_declared_public_columns_spend_nothing():
-    table = table_of(flag=["true", "false"] * 50, code=["a", "b"] * 50)
+    # public means declared: the kinds and value types too, not only the values
     declared = Declarations.from_plain({"columns": {
-        "flag": {"nullable": False}, "code": {"categories": ["a", "b"], "nullable": False}}})
+        "flag": {"kind": "categorical", "value_type": "boolean", "nullable": False},
+        "code": {"kind": "categorical", "value_type": "string", "categories": ["a", "b"],
+                 "nullable": False}}})
+    table = table_of(declared, flag=["true", "false"] * 50, code=["a", "b"] * 50)
     needs = plan_needs(table, declared)
     assert needs.vocab == () and needs.partition == () and needs.fine == ()
     derived = derive_metadata(table, declared, MetadataNoise(1, 1, 1, 1, 1e-6),

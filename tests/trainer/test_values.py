@@ -13,7 +13,9 @@ import numpy as np
 from provisioner.decode import decode_numeric
 from trainer.binning import significant_span, with_point_cells
 from trainer.calibrate import ABSENT_LOGIT
-from trainer.column_types import TypedTable, type_column
+from trainer.column_types import TypedTable
+from trainer.intake import exact_types
+from trainer.load import RawTable
 from trainer.declarations import Declarations
 from trainer.derive import RARE_LABEL, derive_metadata
 from trainer.releases import MetadataNoise, MetadataOptions, NoiseSource, plan_needs
@@ -23,8 +25,7 @@ NOISE = MetadataNoise(100.0, vocab_sigma=20.0, range_sigma=30.0, grid_sigma=20.0
 
 
 def table_of(**columns) -> TypedTable:
-    return TypedTable([type_column(name, values) for name, values in columns.items()],
-                      "test")
+    return exact_types(RawTable.from_text(columns, "test"))
 
 
 def derive(table: TypedTable, declared: Declarations | None = None, seed: int = 3):

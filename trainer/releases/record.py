@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ("Release",)
+__all__ = ("FIRST_PHASE", "MAIN_PHASE", "Release")
+
+# The ledger's phases: the first fixes the main one's parameters.
+FIRST_PHASE = "first"
+MAIN_PHASE = "main"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ number: they map to the column's *rare* token.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from typing import Any
 
@@ -65,12 +66,18 @@ def _cell_range(cell: int) -> tuple[float, float]:
 
 @dataclasses.dataclass
 class StageA:
-    """Released stage-A facts per column (all post-processing of noisy counts)."""
+    """Released stage-A facts per column (all post-processing of noisy counts).
+
+    ``null_counts`` hold every cell encoded as null: null in the source plus
+    cells that did not parse (``unparsed_counts``, released apart for the
+    owner); ``null_sigmas`` are their noise standard deviations.
+    """
 
     categories: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     category_counts: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     null_counts: dict[str, float] = dataclasses.field(default_factory=dict)
     null_sigmas: dict[str, float] = dataclasses.field(default_factory=dict)
+    unparsed_counts: dict[str, float] = dataclasses.field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     decimals: dict[str, int] = dataclasses.field(default_factory=dict)
     atoms: dict[str, list[float]] = dataclasses.field(default_factory=dict)
@@ -79,36 +86,64 @@ class StageA:
 
 def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: MetadataNoise,
                 options: MetadataOptions, rows_noisy: int, source: NoiseSource) -> StageA:
+    """Stage A for every column of ``needs``; one noise stream per column.
+
+    Privacy:
+      One Gaussian release (see the module docstring): every histogram here
+      takes one unit of one cell per row, at σ_vocab or σ_range.
+    """
     out = StageA()
     tau = noise.threshold
     for column in table.columns:
         d = declared.get(column.name)
+        stream = source.stream("stage-a", column.name)
         if column.name in needs.atoms:
             # values that many rows share (heaping, point masses): partition
             # selection over exact values, at the threshold of categories
             kept, _ = partition_select(column.values[~column.null], noise.vocab_sigma, tau,
-                                       source, options.max_atoms)
+                                       stream, options.max_atoms)
             out.atoms[column.name] = sorted(float(v) for v in kept)
         elif column.name in needs.vocab:
             if column.kind == "id":
-                out.patterns[column.name] = _select_pattern(column, noise, tau, source)
+                out.patterns[column.name] = _select_pattern(column, noise, tau, stream)
                 continue
             values = column.values[~column.null]
-            noisy_null = float(column.null.sum()) + float(source.gaussian(noise.vocab_sigma, 1)[0])
-            out.null_counts[column.name] = noisy_null
-            out.null_sigmas[column.name] = noise.vocab_sigma
+            _null_cells(column, noise.vocab_sigma, stream, out)
             if column.name in needs.partition:
-                kept, counts = partition_select(values, noise.vocab_sigma, tau, source,
-                                                 options.max_categories)
+                kept, counts = partition_select(values, noise.vocab_sigma, tau, stream,
+                                                options.max_categories)
                 out.categories[column.name] = kept
                 out.category_counts[column.name] = counts
         if column.name in needs.ranged:
-            _stage_a_numeric(column, d, noise, rows_noisy, source, out)
+            _stage_a_numeric(column, d, noise, rows_noisy, stream, out)
     return out
 
 
+def _null_classes(column: TypedColumn) -> np.ndarray:
+    """Per row: 0 null in the source, 1 did not parse, 2 a value."""
+    return np.where(column.unparsed, 1, np.where(column.null, 0, 2))
+
+
+def _keep_nulls(name: str, noisy_null: float, noisy_unparsed: float, sigma: float,
+                out: StageA) -> None:
+    out.null_counts[name] = noisy_null + noisy_unparsed
+    out.null_sigmas[name] = sigma * math.sqrt(2)
+    out.unparsed_counts[name] = noisy_unparsed
+
+
+def _null_cells(column: TypedColumn, sigma: float, source: NoiseSource, out: StageA) -> None:
+    """Release the counts of null and of unparsed cells (two cells).
+
+    A row with a value adds to neither, so that beside the column's value
+    counts every row still adds 1 to one cell of one histogram.
+    """
+    classes = _null_classes(column)
+    hist = noisy_histogram(classes[classes < 2], 2, sigma, source)
+    _keep_nulls(column.name, float(hist[0]), float(hist[1]), sigma, out)
+
+
 def partition_select(values: np.ndarray, sigma: float, tau: float, source: NoiseSource,
-                      limit: int) -> tuple[list[Any], list[float]]:
+                     limit: int) -> tuple[list[Any], list[float]]:
     counter = Counter(values.tolist())
     # values a bundle cannot hold (over-long or control-character labels,
     # integers past int64) are never released: they stay rare. The rule looks
@@ -152,7 +187,7 @@ def id_shape(text: str) -> str:
 
 def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
                     source: NoiseSource) -> str | None:
-    shapes = np.array([id_shape(str(v)) for v in column.values], dtype=object)
+    shapes = np.array([id_shape(str(v)) for v in column.values[~column.null]], dtype=object)
     kept, _ = partition_select(shapes, noise.vocab_sigma, tau, source, 1)
     if not kept or len(kept[0]) > 128:
         return None
@@ -162,7 +197,8 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
                     source: NoiseSource, out: StageA, what: str,
                     possible: np.ndarray | None = None) -> tuple[int, int]:
-    """Release a histogram of ``cells`` plus a null cell; first/last occupied cell.
+    """Release a histogram of ``cells`` plus null and unparsed cells; first/last
+    occupied cell.
 
     A cell counts as occupied above RANGE_Z·σ, and so does a run of cells whose
     sum is above RANGE_Z·σ·√m (values spread thinly); the cell just above the last
@@ -170,16 +206,18 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     alone in a cell of its own (16 for a 1-16 code starts a new power of two)
     and cutting it there would clip every such row to the value below (a
     false extension only widens the range, which stage B trims again). The
-    null cell's noisy count is kept for the column's null decision. Cells that
-    the column's type rules out (magnitudes under 1 for integers: public) are
-    skipped, so that an integer's 0 and 1 are neighbours.
+    null and unparsed cells' noisy counts are kept for the column's null
+    decision and the owner. Cells that the column's type rules out
+    (magnitudes under 1 for integers: public) are skipped, so that an
+    integer's 0 and 1 are neighbours.
     """
-    nulls = np.full(int(column.null.sum()), size)
-    hist = noisy_histogram(np.append(cells, nulls), size + 1, sigma, source)
-    out.null_counts[column.name] = float(hist[-1])
-    out.null_sigmas[column.name] = sigma
+    classes = _null_classes(column)
+    extra = np.concatenate([np.full(int(np.sum(classes == 0)), size),
+                            np.full(int(np.sum(classes == 1)), size + 1)]).astype(np.int64)
+    hist = noisy_histogram(np.append(cells, extra).astype(np.int64), size + 2, sigma, source)
+    _keep_nulls(column.name, float(hist[-2]), float(hist[-1]), sigma, out)
     index = np.arange(size) if possible is None else np.flatnonzero(possible)
-    counts = hist[:-1][index]
+    counts = hist[:-2][index]
     if not np.any(counts > RANGE_Z * sigma):
         # values spread thinly over many cells (a mostly-null column of
         # budgets from 1e3 to 1e8): no cell alone, but a run of cells together
@@ -237,9 +275,7 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                 hi = 1.0 if column.value_type == "integer" else 1e-9
             out.ranges[column.name] = (lo, hi)
     elif d.nullable is None:
-        noisy = float(column.null.sum()) + float(source.gaussian(sigma, 1)[0])
-        out.null_counts[column.name] = noisy
-        out.null_sigmas[column.name] = sigma
+        _null_cells(column, sigma, source, out)
     if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:
         places = column.decimals[present]
         hist = noisy_histogram(places, 10, sigma, source)
