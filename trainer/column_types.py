@@ -22,7 +22,8 @@ so clean columns pass even when the noise is large):
 1. If the shares' noise is above 25% (too few rows for the typing budget),
    the column is categorical text, with a notice to declare it.
 2. Nearly all null: an error (drop the column or declare its kind).
-3. The largest of boolean, number, each datetime format, and text:
+3. The largest of boolean, number, each datetime format, and text, when it
+   beats the next by three standard deviations of their difference:
    boolean -> categorical boolean; numbers -> numeric (integer unless
    fractional numbers are clearly more than 0.5% of them), or categorical
    text when more than 2% carry a leading zero (codes such as zip codes);
@@ -55,6 +56,7 @@ __all__ = ("ColumnType", "TypedColumn", "TypedTable", "TypingNeeds", "decide_typ
 ACCEPT = 0.95
 MARGIN_SD = 2.0
 MAJORITY = 0.5
+WIN_SD = 3.0
 MAX_SHARE_SD = 0.25
 ID_SHARE = 0.8
 ID_MAX_SD = 0.15
@@ -252,7 +254,10 @@ class _Shares:
         self.counts = dict(zip(names, np.asarray(counts, dtype=float).tolist()))
         self.sigma = sigma
         self.rows = max(float(rows), 1.0)
-        self.nonnull = max(self.rows - self.counts.get("null", 0.0), 1.0)
+        # a noisy null count is clamped to [0, rows]: a negative one would
+        # inflate every share's denominator
+        nulls = min(max(self.counts.get("null", 0.0), 0.0), self.rows)
+        self.nonnull = max(self.rows - nulls, 1.0)
 
     def of(self, names: tuple[str, ...], within: tuple[str, ...] | None = None
            ) -> tuple[float, float]:
@@ -416,11 +421,18 @@ def _decide_text(name: str, s: _Shares, kind: str | None, d: ColumnDeclaration,
         else:
             value_type = "string"
         return ColumnType("categorical", d.value_type or value_type, origin=origin)
-    # nothing declared: the largest candidate, if accepted
-    fmt, fmt_share = _best_format(s)
-    candidates = {"boolean": s.of(("boolean",))[0], "number": s.of(_NUMBER)[0],
-                  "datetime": fmt_share, "text": s.of(_TEXT)[0]}
-    best = max(candidates, key=candidates.get)
+    # nothing declared: the largest candidate, if it clearly beats the next
+    # (the largest of many noisy counts is biased upward) and is accepted
+    fmt, _ = _best_format(s)
+    cells = {"boolean": ("boolean",), "number": _NUMBER,
+             "datetime": _format_names(fmt), "text": _TEXT}
+    shares = {name: s.of(names)[0] for name, names in cells.items()}
+    best, second = sorted(shares, key=shares.get, reverse=True)[:2]
+    spread = s.sigma * math.sqrt(len(cells[best]) + len(cells[second])) / s.nonnull
+    if shares[best] - shares[second] <= WIN_SD * spread:
+        return ColumnType("categorical", "string", origin=origin, notice=(
+            f"column {name!r}: its cells' noisy classes do not single out a type at this "
+            "budget; read as categorical text. Declare its kind and value_type"))
     if best == "boolean" and s.accepted(("boolean",)):
         return ColumnType("categorical", "boolean", origin=origin)
     if best == "number" and s.accepted(_NUMBER):

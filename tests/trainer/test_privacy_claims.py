@@ -100,8 +100,9 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
     edges, one (counts of its exact values, for point masses). A numeric or
     datetime column releases one histogram at σ_range for its range (or, with declared
     bounds, for its nulls when nullability is undeclared), and a float one
-    more for its decimal places. Stage B: one fine histogram per numeric or
-    datetime column without declared edges.
+    more for its decimal places. Stage B: two fine histograms (a look at the
+    whole range, then a zoom) per numeric or datetime column without
+    declared edges.
     """
     counts = {"vocab": 0, "range": 0, "fine": 0, "partition": 0}
     for column in schema.columns:
@@ -111,7 +112,7 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
             counts["vocab"] += values or d.nullable is None
             counts["partition"] += values
         elif column.kind in ("numeric", "datetime"):
-            counts["fine"] += d.edges is None
+            counts["fine"] += 2 * (d.edges is None)  # two looks: whole range, then zoom
             # a numeric column's exact values (point masses) at σ_vocab
             atoms = column.kind == "numeric" and d.edges is None
             counts["vocab"] += atoms
@@ -148,7 +149,7 @@ def test_every_release_states_the_sensitivity_of_the_declared_structure(trained)
     stage_b = _mechanism(privacy, "metadata-stage-b").params
     assert stage_b["histograms"] == recount["fine"]
     assert stage_b["noise_multiplier"] == pytest.approx(
-        stage_b["grid_sigma"] / math.sqrt(recount["fine"]))
+        stage_b["grid_sigma"] / math.sqrt(recount["fine"]))  # no dependency declared
 
 
 def test_each_phase_spends_what_its_events_compose_to(trained):

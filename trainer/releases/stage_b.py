@@ -56,6 +56,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             hi = hi + 1  # declared bounds are inclusive; cells are half-open
         decimals = d.decimals if d.decimals is not None else stage_a.decimals.get(column.name, 0)
         points = stage_a.atoms.get(column.name, ())
+        stream = source.stream("stage-b", column.name)
         unit = 1.0 if integral else 10.0 ** -decimals
 
         def grid_on(a: float, b: float) -> np.ndarray:
@@ -71,7 +72,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
                              np.nextafter(edges[-1], -np.inf))
             cells = np.clip(np.searchsorted(edges, values, side="right") - 1, 0,
                             len(edges) - 2)
-            return noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, source)
+            return noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, stream)
 
         def span(noisy: np.ndarray, sigma: float) -> tuple[int, int]:
             # Declared bounds are the output range; otherwise the grid's ends
