@@ -46,14 +46,14 @@ def test_guesses_take_both_ends_of_the_ranking():
 @pytest.fixture(scope="module")
 def audits(adult_small):
     """Every control on 800 adult rows (the columns whose ranges 800 rows can
-    release at this budget): q = 0.05, 2 epochs, 2,000 gradient and 60 row
-    canaries, one seeded run each (about a minute in all)."""
+    release at this budget): q = 0.05, 3 epochs, 2,000 gradient and 60 row
+    canaries, one seeded run each (about a minute and a half in all)."""
     from trainer.config import PrivacyConfig, TrainConfig
 
     table = adult_small.iloc[:800][["age", "workclass", "education", "marital-status",
                                     "occupation", "relationship", "race", "sex",
                                     "hours-per-week", "native-country", "income"]]
-    config = TrainConfig(privacy=PrivacyConfig(epsilon=1.0), epochs=2, hidden=(8,),
+    config = TrainConfig(privacy=PrivacyConfig(epsilon=1.0), epochs=3, hidden=(8,),
                          batch_size=40, fine_cells=40)
     settings = AuditSettings(gradient_canaries=2000, row_canaries=60, seed=0)
     return {c: run_audit(table, config, control=c, settings=settings) for c in CONTROLS}
@@ -62,7 +62,7 @@ def audits(adult_small):
 @pytest.mark.slow
 def test_the_honest_trainer_keeps_its_claim(audits):
     # The theorem: an (ε, δ)-DP run exceeds ε here with probability ≤ 5%
-    # (2.5% per canary family); this seed gives 0.15 against a claim of 1.
+    # (2.5% per canary family); this seed gives 0.18 against a claim of 1.
     honest = audits["honest"]
     assert honest.claimed_epsilon == pytest.approx(1.0, abs=2e-3)
     assert not honest.flagged and honest.lower_bound < 0.5
@@ -71,9 +71,11 @@ def test_the_honest_trainer_keeps_its_claim(audits):
 @pytest.mark.slow
 @pytest.mark.parametrize("control", [c for c in CONTROLS if c != "honest"])
 def test_every_broken_variant_is_caught(audits, control):
-    # Margins at this seed: no-clipping 2.5, noise/10 2.2, shuffled 1.4,
+    # Margins at this seed: no-clipping 3.1, noise/10 2.6, shuffled 1.18,
     # raw-metadata 1.8 against a claim of 1 (scripts/audit_dp.py --seed N
-    # re-runs them with other seeds).
+    # re-runs them with other seeds). The shuffled control is the weakest:
+    # its power grows with the steps, which the noisy row count of 800 rows
+    # (Laplace scale 100) moves by a quarter from seed to seed.
     result = audits[control]
     assert result.claimed_epsilon == pytest.approx(audits["honest"].claimed_epsilon, abs=0.01)
     assert result.flagged, (control, result)

@@ -47,16 +47,30 @@ def rank_correlation(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+# HistGradientBoosting takes at most 255 levels per categorical feature; a
+# high-cardinality column (an undecided column read as text, a city) keeps
+# its most frequent real values and pools the rest in one more level.
+MAX_LEVELS = 250
+
+
+def _levels(frames: Frames, column: str) -> list[str]:
+    values = [str(v) for part in (frames.train, frames.holdout)
+              for v in part[column].tolist() if v is not None]
+    labels, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
+    if len(labels) <= MAX_LEVELS:
+        return sorted(labels.tolist())
+    order = np.lexsort((labels, -counts))[:MAX_LEVELS]  # most frequent, ties by label
+    return sorted(labels[order].tolist())
+
+
 class _Design:
     """Feature matrices for tree models (codes) and linear models (one-hot)."""
 
     def __init__(self, frames: Frames, target: str) -> None:
         self.features = [c for c in frames.kinds if c != target]
         self.numeric = [c for c in self.features if is_numeric_kind(frames.kinds[c])]
-        self.categories = {
-            c: sorted({str(v) for v in frames.train[c].tolist() if v is not None}
-                      | {str(v) for v in frames.holdout[c].tolist() if v is not None})
-            for c in self.features if c not in self.numeric}
+        self.categories = {c: _levels(frames, c) for c in self.features
+                           if c not in self.numeric}
         stats = {}
         for c in self.numeric:
             values = frames.train[c].to_numpy(dtype=float)
@@ -71,8 +85,10 @@ class _Design:
             if c in self.numeric:
                 columns.append(frame[c].to_numpy(dtype=float))
             else:
-                lookup = {v: i for i, v in enumerate(self.categories[c])}
-                columns.append(np.array([lookup.get(str(v), np.nan) if v is not None
+                cats = self.categories[c]
+                lookup = {v: i for i, v in enumerate(cats)}
+                # a value outside the kept levels is one more level ("other")
+                columns.append(np.array([lookup.get(str(v), len(cats)) if v is not None
                                          else np.nan for v in frame[c].tolist()], dtype=float))
         return np.stack(columns, axis=1)
 
