@@ -30,10 +30,8 @@ import pytest
 from provisioner.privacy import PrivacyStatement
 from provisioner.schema import Schema
 from trainer.config import PrivacyConfig, TrainConfig
-from trainer.declarations import Declarations
-from trainer.intake import intake
-from trainer.releases.noise import NoiseSource, seeded_noise_for_tests
-from trainer.train import train
+from trainer.releases.noise import seeded_noise_for_tests
+from trainer.train import prepare_run, train
 
 N = 1000
 SEED = 11
@@ -77,6 +75,7 @@ TEXT_CASES = [
     ("spend", "1e9"),            # float: an extreme value
     ("joined", "1800-01-01"),    # datetime: a far date
     ("seen", "not a time"),      # datetime with offsets: text that does not parse
+    ("city", ""),                # a null in a categorical column without nulls
 ]
 
 
@@ -137,10 +136,10 @@ def run(path):
     with seeded_noise_for_tests(SEED):
         bundle = train(path, CONFIG)
     with seeded_noise_for_tests(SEED):
-        taken = intake(path, CONFIG, Declarations.empty(), NoiseSource())
+        prepared = prepare_run(path, CONFIG)
     schema = Schema.from_plain(bundle.schema)
     privacy = PrivacyStatement.from_plain(bundle.privacy)
-    return schema, privacy, taken.table
+    return schema, privacy, prepared
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -182,13 +181,17 @@ def test_the_base_table_is_typed_as_its_kinds(text_base):
 
 @pytest.mark.parametrize("column, cell", TEXT_CASES, ids=[c for c, _ in TEXT_CASES])
 def test_one_added_row_changes_nothing_but_noise(text_base, tmp_path, column, cell):
-    columns, (schema, privacy, typed) = text_base
+    columns, (schema, privacy, prepared) = text_base
     path = tmp_path / "d_plus_one.csv"
     write_csv(path, plus_one_row(columns, column, cell))
-    schema2, privacy2, typed2 = run(path)
+    schema2, privacy2, prepared2 = run(path)
+    typed, typed2 = prepared.typed, prepared2.typed
     assert schema_facts(schema2) == schema_facts(schema)
     assert mechanism_facts(privacy2) == mechanism_facts(privacy)
     assert privacy2.phases[0] == privacy.phases[0]  # the first phase spends the same
+    # which columns encode a null as a released value is decided from the
+    # declared or released nullability, never from whether nulls occur
+    assert sorted(prepared2.derived.null_fallback) == sorted(prepared.derived.null_fallback)
     for p, sch in ((privacy, schema), (privacy2, schema2)):
         sgd_follows_the_released_count(p, sch)
     for before, after in zip(typed.columns, typed2.columns):

@@ -300,12 +300,14 @@ def test_the_typing_decision_is_not_an_exact_function_of_the_cells():
 
 def test_the_null_fallback_does_not_depend_on_nulls_being_there():
     columns = table_columns(np.random.default_rng(6))
-    with_null = {k: list(v) for k, v in columns.items()}
-    with_null["score"] = with_null["score"] + [None]
-    with_null.update({k: v + [v[0]] for k, v in with_null.items() if k != "score"})
+    # one added row holds a null in a numeric and in a categorical column
+    # declared without nulls
+    with_null = {k: v + ([None] if k in ("score", "city") else [v[0]])
+                 for k, v in columns.items()}
     noise = MetadataNoise(1.0, vocab_sigma=6.0, range_sigma=9.0, grid_sigma=5.0,
                           threshold_delta=1e-6)
-    declared = Declarations.from_plain({"columns": {"score": {"nullable": False}}})
+    declared = Declarations.from_plain({"columns": {"score": {"nullable": False},
+                                                    "city": {"nullable": False}}})
     out = []
     for table in (columns, with_null):
         typed = exact_types(RawTable.from_text(table, "t"), declared)
@@ -314,4 +316,32 @@ def test_the_null_fallback_does_not_depend_on_nulls_being_there():
                                       NoiseSource())
         out.append((sorted(derived.null_fallback), sorted(derived.marginals)))
     assert out[0] == out[1]
-    assert "score" in out[0][0]
+    assert {"score", "city"} <= set(out[0][0])
+
+
+def test_the_types_are_post_processing_of_the_typing_release():
+    # A column whose share of fractional numbers sits at the float/integer
+    # threshold at this budget (1,300 of 4,000 cells: measured, both outcomes
+    # appear over these seeds). For every seed the type intake chose must be
+    # the one its released noisy counts and row count give: decided on the
+    # exact counts, it would differ wherever the noise moved the decision.
+    # Deterministic (fixed seeds); the check that both outcomes occur keeps
+    # the test's power.
+    from trainer.column_types import type_table
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(18, 91, 4000)
+    cells = [f"{v}.5" if i < 1300 else str(v) for i, v in enumerate(base)]
+    raw = RawTable.from_text({"x": cells, "y": [str(v) for v in rng.choice(["a", "b"], 4000)]},
+                             "t")
+    config = TrainConfig(privacy=PrivacyConfig(epsilon=1.0, delta=1e-6))
+    chosen = []
+    for seed in range(12):
+        with seeded_noise_for_tests(seed):
+            taken = intake(raw, config, Declarations.empty(), NoiseSource())
+        again = type_table(raw, Declarations.empty(), taken.first.class_counts,
+                           taken.plan.typing_sigma, taken.rows)
+        assert [(c.kind, c.value_type) for c in taken.table.columns] == \
+            [(c.kind, c.value_type) for c in again.columns], seed
+        chosen.append(taken.table.column("x").value_type)
+    assert set(chosen) == {"integer", "float"}
