@@ -92,7 +92,9 @@ def column_line(column: Column) -> str:
         text = (f"numeric {column.value_type}, {column.grid.num_bins} bins over "
                 f"{_span(column)}{decimals}")
     elif column.kind == "datetime":
-        text = f"datetime ({column.unit}), {column.grid.num_bins} bins over {_span(column)}"
+        zone = f", zone {column.timezone}" if column.timezone is not None else ""
+        text = (f"datetime ({column.unit}{zone}), {column.grid.num_bins} bins over "
+                f"{_span(column)}")
     else:
         shape = {"sequence": "1, 2, 3, ...", "uuid": "32 hex characters"}.get(
             column.style, f"pattern {shown(column.pattern)}")

@@ -13,7 +13,8 @@ every source has. A matched column becomes one column:
   source has; the range spans every source's range. A categorical integer
   column (a few distinct values) meets a numeric one as numeric.
 * datetime: the finest unit any source has; the format when all agree,
-  else ISO text.
+  else ISO text; the time zone when all agree, else UTC (instants are UTC
+  at every owner; wall-clock times meet instants only as an error).
 * id: fresh identifiers of the same value type; sequence numbers count the
   rows of the whole output.
 * nullable if it is nullable anywhere, or absent from some source.
@@ -228,6 +229,13 @@ def _unite_datetime(name: str, columns: list[Column], nullable: bool, origin: st
     unit = max((c.unit for c in columns), key=_UNITS.index)
     formats = {c.format for c in columns}
     fmt = formats.pop() if len(formats) == 1 else None
+    zones = {c.timezone for c in columns}
+    if None in zones and len(zones) > 1:
+        raise AggregationError(
+            f"column {name!r} holds instants with a time zone at one owner and wall-clock "
+            "times without one at another; retrain one of them so that both agree")
+    # instants are UTC ticks at every owner: shown in their zone when all agree
+    zone = zones.pop() if len(zones) == 1 else "UTC"
 
     def in_unit(column: Column, edge: float) -> float:
         stamp = np.int64(edge).astype(f"datetime64[{column.unit}]")
@@ -237,7 +245,7 @@ def _unite_datetime(name: str, columns: list[Column], nullable: bool, origin: st
     hi = max(in_unit(c, c.grid.cell_edges[-1]) for c in columns)
     grid = Grid((lo, hi if hi > lo else lo + 1), (1.0,), (0,))
     return Column(name, "datetime", "datetime", nullable, origin, grid=grid, unit=unit,
-                  format=fmt)
+                  format=fmt, timezone=zone)
 
 
 def _label_index(column: Column) -> dict[tuple[type, object], int]:

@@ -48,6 +48,10 @@ VALUE_TYPES = {
 _DECIMALS = range(-15, 16)
 # pattern alphabet for id columns: 9 digit, A upper, a lower, x hex; \c escapes
 _ID_PATTERN = re.compile(r"^(?:[^\\]|\\.)+$", re.S)
+# A datetime column's zone: UTC, a fixed offset, or an IANA name (HZG.md 6.4).
+TIMEZONE = re.compile(r"^(?:UTC|[+-](?:[01]\d|2[0-3]):[0-5]\d"
+                      r"|[A-Za-z][A-Za-z0-9_+-]{0,31}(?:/[A-Za-z0-9_+-]{1,32}){0,3})\Z")
+TIMEZONE_CHARS = 64
 _ID_UNIT = re.compile(r"[^\\]|\\.", re.S)
 # Values decode through float64 ticks (multiples of the column's unit): below
 # 2**53 every tick is an exact integer, so decoding never collapses values.
@@ -143,6 +147,8 @@ class Column:
       grid: numeric and datetime only.
       unit: datetime only: resolution of the epoch integers (D, s, ms, us).
       format: datetime only: strftime format for text output, or None for ISO.
+      timezone: datetime only (units s, ms, us): the values are instants
+        counted from UTC, presented in this zone; None for wall-clock times.
       style, pattern: id only: how fresh identifiers are made.
     """
 
@@ -157,6 +163,7 @@ class Column:
     grid: Grid | None = None
     unit: str | None = None
     format: str | None = None
+    timezone: str | None = None
     style: str | None = None
     pattern: str | None = None
 
@@ -202,6 +209,8 @@ class Column:
         if self.kind == "datetime":
             plain["unit"] = self.unit
             plain["format"] = self.format
+            if self.timezone is not None:  # absent in 1.0 bundles: keep them byte-equal
+                plain["timezone"] = self.timezone
         if self.kind == "id":
             plain["style"] = self.style
             plain["pattern"] = self.pattern
@@ -241,6 +250,11 @@ class Column:
             extra["unit"] = unit
             extra["format"] = fields.string("format", nullable=True, min_len=1,
                                             max_len=FORMAT_CHARS)
+            zone = fields.string("timezone", None, max_len=TIMEZONE_CHARS, pattern=TIMEZONE)
+            if zone is not None and unit == "D":
+                raise MalformedHeader(f"{fields.path('timezone')} needs a unit of s, ms or us: "
+                                      "days are dates, not instants")
+            extra["timezone"] = zone
             extra["grid"] = Grid.from_fields(fields, span=DATETIME_SPAN[unit], integral=True)
         if kind == "id":
             style = fields.string("style", choices=ID_STYLES)

@@ -19,6 +19,8 @@ minus sign stays a sign. ``formula_guard=False`` (``hzg sample
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import gzip
 import os
 import sys
@@ -33,6 +35,7 @@ from provisioner.decode import category_labels
 from provisioner.errors import ConfigError, MissingDependency
 from provisioner.schema import Column
 from provisioner.table import Table
+from provisioner.timezones import offset_text, utc_offsets
 
 FORMATS = (".csv", ".csv.gz", ".parquet")
 _SPECIAL = (",", '"', "\n", "\r", "\u2028", "\u2029")
@@ -96,6 +99,20 @@ def csv_text_cell(text: str, *, formula_guard: bool = True) -> str:
     return _quote(text)
 
 
+def _offsets(values: np.ndarray, zone: str) -> np.ndarray:
+    """Seconds east of UTC in ``zone`` at each instant (0 at NaT)."""
+    null = np.isnat(values)
+    seconds = np.where(null, 0, values.astype("datetime64[s]").astype(np.int64))
+    offsets = utc_offsets(seconds, zone)
+    offsets[null] = 0
+    return offsets
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed(offset: int) -> dt.timezone:
+    return dt.timezone(dt.timedelta(seconds=offset))
+
+
 def _text_formatter(column: Column, formula_guard: bool = True
                     ) -> Callable[[np.ndarray], list[str]]:
     """A function turning one column's values into CSV field strings."""
@@ -110,22 +127,35 @@ def _text_formatter(column: Column, formula_guard: bool = True
                     "%Y-%m-%d %H:%M:%S": ("s", " "), "%Y-%m-%dT%H:%M": ("m", None),
                     "%Y-%m-%d %H:%M": ("m", " ")}
         fmt = column.format
+        zone = column.timezone
         if fmt is None or fmt in iso_like:
             text_unit, sep = iso_like.get(fmt, (unit, None))
 
             def datetimes(values: np.ndarray) -> list[str]:
+                offsets = None
+                if zone is not None:  # local wall-clock time of each instant
+                    offsets = _offsets(values, zone)
+                    values = values + offsets.astype("timedelta64[s]")
                 texts = np.datetime_as_string(values, unit=text_unit)
                 out = texts.tolist()
                 if sep:
                     out = [t.replace("T", sep) for t in out]
+                if offsets is not None and fmt is None:  # ISO 8601 with its offset
+                    return ["" if t == "NaT" else t + offset_text(o)
+                            for t, o in zip(out, offsets.tolist())]
                 return ["" if t == "NaT" else t for t in out]
 
             return datetimes
 
         def strftime(values: np.ndarray) -> list[str]:
             # a custom format can make any text: format it as a text cell
-            return ["" if v is None else cell(v.strftime(fmt))
-                    for v in values.astype("datetime64[us]").astype(object).tolist()]
+            if zone is None:
+                return ["" if v is None else cell(v.strftime(fmt))
+                        for v in values.astype("datetime64[us]").astype(object).tolist()]
+            offsets = _offsets(values, zone)
+            local = (values + offsets.astype("timedelta64[s]")).astype("datetime64[us]")
+            return ["" if v is None else cell(v.replace(tzinfo=_fixed(o)).strftime(fmt))
+                    for v, o in zip(local.astype(object).tolist(), offsets.tolist())]
 
         return strftime
     if column.kind == "numeric" and column.value_type == "float":

@@ -117,6 +117,10 @@ class Table(Mapping[str, np.ndarray]):
             elif column.name in self._codes and string_dtype is not None:
                 data[column.name] = pd.array(self._arrow_strings(column, large=True),
                                              dtype=string_dtype)
+            elif column.kind == "datetime" and column.timezone is not None:
+                # instants counted from UTC, shown in the column's zone
+                utc = pd.Series(values).dt.tz_localize("UTC")
+                data[column.name] = utc.dt.tz_convert(_pandas_zone(column.timezone)).array
             else:
                 data[column.name] = values
         # copy=False: no second copy of the numeric columns (the frame shares
@@ -141,6 +145,10 @@ class Table(Mapping[str, np.ndarray]):
                 arrays[column.name] = pa.array(filled, mask=mask, type=pa.int64())
             elif column.name in self._codes:
                 arrays[column.name] = self._arrow_strings(column)
+            elif column.kind == "datetime" and column.timezone is not None:
+                # Arrow stores UTC instants; the zone is the type's label
+                arrays[column.name] = pa.array(values, from_pandas=True).cast(
+                    pa.timestamp(column.unit, tz=_arrow_zone(column.timezone)))
             else:  # from_pandas: NaN and NaT become nulls
                 arrays[column.name] = pa.array(values, from_pandas=True)
         return pa.table(arrays)
@@ -158,6 +166,29 @@ class Table(Mapping[str, np.ndarray]):
         labels = pa.array(category_labels(column), type=kind)
         coded = pa.DictionaryArray.from_arrays(pa.array(self._codes[column.name]), labels)
         return coded.cast(kind)
+
+
+def _pandas_zone(name: str) -> Any:
+    """A zone pandas can use: the name, a fixed offset, or UTC when this
+    machine's time-zone database lacks the name (the instants stay exact)."""
+    import datetime as dt
+
+    from provisioner.timezones import fixed_offset, zone_info
+
+    if name == "UTC":
+        return dt.timezone.utc
+    offset = fixed_offset(name)
+    if offset is not None:
+        return dt.timezone(dt.timedelta(seconds=offset))
+    return zone_info(name) or dt.timezone.utc
+
+
+def _arrow_zone(name: str) -> str:
+    from provisioner.timezones import fixed_offset, zone_info
+
+    if name == "UTC" or fixed_offset(name) is not None or zone_info(name) is not None:
+        return name
+    return "UTC"
 
 
 def _arrow_string_dtype(pd: Any) -> Any:

@@ -231,6 +231,10 @@ def column(d: Draw, index: int, big: str = "") -> dict[str, Any]:
             cells["cell_edges"].sort()
         base.update(value_type="datetime", unit=unit,
                     format=None if d.chance(0.4) else text(d), **cells)
+        if d.chance(0.3):  # 1.1's optional zone: real names, offsets and hostile text
+            base["timezone"] = d.choice(("UTC", "Europe/Paris", "Asia/Kathmandu", "+05:45",
+                                         "-23:59", "Mars/Olympus_Mons")) \
+                if not d.chance(HOSTILE) else text(d)
     elif kind == "id":
         style = d.choice(("sequence", "uuid", "pattern"))
         base.update(value_type="integer" if style == "sequence" else "string", style=style,

@@ -1171,6 +1171,58 @@ def _(c: Ctx) -> bytes:
     return c.sign(h)
 
 
+def _zoned(c: Ctx, zone: Any, unit: str = "s") -> bytes:
+    h = c.header()
+    joined = c.column(h, "joined")
+    joined["unit"] = unit
+    joined["timezone"] = zone
+    return c.sign(h)
+
+
+@vector("datetime-timezone", "ok", "column-timezone",
+        "instants counted in seconds, shown in Europe/Paris")
+def _(c: Ctx) -> bytes:
+    return _zoned(c, "Europe/Paris")
+
+
+@vector("datetime-timezone-offset", "ok", "column-timezone",
+        "instants shown at the fixed offset -03:30")
+def _(c: Ctx) -> bytes:
+    return _zoned(c, "-03:30")
+
+
+@vector("datetime-timezone-days", "malformed_header", "column-timezone",
+        "a time zone on a column counted in days")
+def _(c: Ctx) -> bytes:
+    return _zoned(c, "UTC", unit="D")
+
+
+@vector("datetime-timezone-bad-offset", "malformed_header", "column-timezone",
+        "the offset +24:00")
+def _(c: Ctx) -> bytes:
+    return _zoned(c, "+24:00")
+
+
+@vector("datetime-timezone-bad-name", "malformed_header", "column-timezone",
+        "a zone name with an empty part")
+def _(c: Ctx) -> bytes:
+    return _zoned(c, "Europe//Paris")
+
+
+@vector("datetime-timezone-nil", "malformed_header", "column-timezone",
+        "a time zone that is nil")
+def _(c: Ctx) -> bytes:
+    return _zoned(c, None)
+
+
+@vector("timezone-on-numeric", "malformed_header", "column-timezone",
+        "a time zone on a numeric column")
+def _(c: Ctx) -> bytes:
+    h = c.header()
+    c.column(h, "age")["timezone"] = "UTC"
+    return c.sign(h)
+
+
 @vector("id-pattern-129", "malformed_header", "column-id",
         "an id pattern of 129 units")
 def _(c: Ctx) -> bytes:

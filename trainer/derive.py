@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from provisioner.schema import Column, Schema
 from trainer.calibrate import MarginalTarget
-from trainer.column_types import TypedTable
+from trainer.column_types import TypedColumn, TypedTable
 from trainer.declarations import Declarations
 from trainer.dependencies import dependency_mapping
 from trainer.releases.needs import MetadataOptions, plan_needs
@@ -60,6 +61,29 @@ def _with_null(target: MarginalTarget, nullable: bool, fallback: int | None,
         variances[fallback] += null_var
     return MarginalTarget(np.asarray(counts, dtype=float), np.asarray(variances, dtype=float),
                           None if absent is None else np.asarray(absent, dtype=bool))
+
+
+def _timezone(column: TypedColumn) -> str | None:
+    """The zone outputs show a datetime column in: a zone-aware source dtype's
+    (a declared storage type), or UTC for text read with an offset (``%z``:
+    the cells are instants). Days are dates, never instants."""
+    if column.kind != "datetime" or column.unit == "D":
+        return None
+    if column.timezone is not None:
+        return _zone_name(column.timezone)
+    return "UTC" if column.format is not None and "%z" in column.format else None
+
+
+def _zone_name(name: str) -> str:
+    """A pandas zone's name in the bundle's form; UTC for a name it cannot
+    hold (the instants are UTC either way)."""
+    from provisioner.schema import TIMEZONE
+
+    fixed = re.fullmatch(r"(?:UTC)?([+-]\d\d):?(\d\d)", name)
+    if fixed:
+        return "UTC" if fixed.group(1)[1:] + fixed.group(2) == "0000" else \
+            f"{fixed.group(1)}:{fixed.group(2)}"
+    return name if TIMEZONE.match(name) else "UTC"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +194,8 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                          "datetime" if column.kind == "datetime" else column.value_type,
                          nullable, origin, decimals=decimals, grid=grid,
                          unit=column.unit if column.kind == "datetime" else None,
-                         format=column.format if column.kind == "datetime" else None)
+                         format=column.format if column.kind == "datetime" else None,
+                         timezone=_timezone(column))
             if not nullable:
                 starts = np.asarray(grid.bin_starts)
                 mass = np.add.reduceat(np.asarray(grid.cell_weights), starts)

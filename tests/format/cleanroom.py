@@ -417,7 +417,7 @@ def check_column(c: Any, strict: bool) -> int | None:
              "id": {"style", "pattern"}}.get(kind) if isinstance(kind, str) else None
     if extra is None:
         raise Reject(bad, "kind")
-    keys(c, common | extra, set(), strict, bad)
+    keys(c, common | extra, {"timezone"} if kind == "datetime" else set(), strict, bad)
     vt = c["value_type"]
     allowed = {"categorical": ("string", "boolean", "integer"), "numeric": ("integer", "float"),
                "datetime": ("datetime",), "id": ("integer", "string")}[kind]
@@ -454,6 +454,17 @@ def check_column(c: Any, strict: bool) -> int | None:
                 raise Reject(bad, "unit")
             if c["format"] is not None and not text(c["format"], 1, 64):
                 raise Reject(bad, "format")
+            if "timezone" in c:  # 6.4, from its text
+                zone = c["timezone"]
+                part = r"[A-Za-z0-9_+-]"
+                named = re.fullmatch(rf"[A-Za-z]{part}{{0,31}}(/{part}{{1,32}}){{0,3}}", zone) \
+                    if isinstance(zone, str) else None
+                offset = re.fullmatch(r"[+-](\d\d):(\d\d)", zone) \
+                    if isinstance(zone, str) else None
+                if not (isinstance(zone, str) and len(zone) <= 64 and unit in ("s", "ms", "us")
+                        and (zone == "UTC" or named or (offset and int(offset.group(1)) <= 23
+                                                        and int(offset.group(2)) <= 59))):
+                    raise Reject(bad, "timezone")
             mult = {"D": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}[unit]
             lo, hi, scale, integral = -719_162 * mult, 2_932_897 * mult, 1.0, True
         edges, weights, starts = c["cell_edges"], c["cell_weights"], c["bin_starts"]

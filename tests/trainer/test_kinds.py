@@ -97,3 +97,41 @@ def test_parquet_and_dataframe_inputs_type_alike(mixed_csv, tmp_path):
         assert kinds["joined"] == ("datetime", "datetime")
         assert kinds["member"] == ("categorical", "boolean")
         assert kinds["customer"] == ("id", "string")
+
+
+def _sampled(bundle, n: int, seed: int):
+    key = SigningKey.generate("o")
+    generator = Generator.from_opened(decode_bundle(
+        bundle.to_bytes(key), trust=TrustStore([TrustedKey(key.public_key, "o", "m")])))
+    return generator.schema, generator.sample(n, seed=seed).to_pandas()
+
+
+def test_zone_aware_datetimes_come_back_in_their_zone(tmp_path):
+    """A DataFrame's zone is its declared storage type: the bundle keeps it,
+    the values are instants, and they come back zone-aware (microseconds
+    included); CSV text read with offsets comes back as instants in UTC."""
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    start = pd.Timestamp("2024-01-01", tz="Europe/Paris")
+    frame = pd.DataFrame({
+        "at": start + pd.to_timedelta(rng.integers(0, 200 * 86_400 * 10**6, N), unit="us"),
+        "plan": rng.choice(["basic", "plus"], N),
+    })
+    config = TrainConfig(privacy=PrivacyConfig(epsilon=3.0, delta=1e-5), epochs=1,
+                         hidden=(8,), fine_cells=40, calibrate_marginals=False)
+    schema, rows = _sampled(train(frame, config), 500, seed=1)
+    assert (schema.column("at").timezone, schema.column("at").unit) == ("Europe/Paris", "us")
+    assert str(rows["at"].dt.tz) == "Europe/Paris"
+    assert (rows["at"].dt.microsecond != 0).mean() > 0.9
+    lo, hi = frame["at"].min(), frame["at"].max()
+    assert rows["at"].min() >= lo - pd.Timedelta(days=40) and rows["at"].max() <= hi + \
+        pd.Timedelta(days=40)
+
+    path = tmp_path / "seen.csv"
+    stamps = [(pd.Timestamp("2024-05-01T12:00:00+02:00") + pd.Timedelta(seconds=int(s)))
+              .isoformat() for s in rng.integers(0, 10**7, 10 * N)]
+    path.write_text("seen,plan\n" + "".join(f"{t},{p}\n" for t, p in
+                                            zip(stamps, rng.choice(["a", "b"], 10 * N))))
+    schema, rows = _sampled(train(path, config), 500, seed=2)
+    assert schema.column("seen").timezone == "UTC" and str(rows["seen"].dt.tz) == "UTC"
