@@ -25,7 +25,9 @@ so clean columns pass even when the noise is large):
 3. The largest of boolean, number, each datetime format, and text, when it
    beats the next by three standard deviations of their difference:
    boolean -> categorical boolean; numbers -> numeric (integer unless
-   fractional numbers are clearly more than 0.5% of them), or categorical
+   fractional numbers are clearly more than 0.5% of them; when most cells
+   are written with a decimal point, as a float column is, integer only
+   when fractional numbers are clearly fewer than 0.5%), or categorical
    text when more than 2% carry a leading zero (codes such as zip codes);
    a datetime format -> datetime (day/month vs month/day by which has more
    unambiguous cells); text -> an identifier when nearly every value is
@@ -282,6 +284,27 @@ class _Shares:
         share, sd = self.of(names, within)
         return share > level + MARGIN_SD * sd
 
+    def clearly_below(self, names: tuple[str, ...], within: tuple[str, ...],
+                      level: float) -> bool:
+        share, sd = self.of(names, within)
+        return share < level - MARGIN_SD * sd
+
+    def fractional(self, fractional: tuple[str, ...], numbers: tuple[str, ...],
+                   written_as_floats: bool) -> bool:
+        """Whether a number column is float rather than integer.
+
+        Plain integers (``3``) stay integer unless fractional numbers are
+        clearly more than 0.5%: one ``39.5`` does not make a column float.
+        Cells written as floats (``3.0``, ``24.01``) are integer only when
+        fractional numbers are clearly fewer than 0.5%: when the noise cannot
+        tell, reading them as integers would turn every fractional cell into
+        null, while float loses nothing (stage A's decimals then come out 0
+        for integral values, which decode as integers).
+        """
+        if written_as_floats:
+            return not self.clearly_below(fractional, numbers, FRACTIONAL_SHARE)
+        return self.clearly_above(fractional, numbers, FRACTIONAL_SHARE)
+
     @property
     def conclusive(self) -> bool:
         return self.sigma * math.sqrt(2) / self.nonnull <= MAX_SHARE_SD
@@ -332,8 +355,8 @@ def decide_type(name: str, column: RawColumn, d: ColumnDeclaration, counts: np.n
     s = _Shares(class_names(column.storage), counts, sigma, rows)
     kind = _declared_kind(column, d)
     if column.storage == "float":
-        fractional = s.clearly_above(("fractional",), ("integral", "fractional"),
-                                     FRACTIONAL_SHARE) or not s.conclusive
+        fractional = s.fractional(("fractional",), ("integral", "fractional"),
+                                  True) or not s.conclusive
         return ColumnType(kind or "numeric", d.value_type or ("float" if fractional else "integer"),
                           origin=origin)
     if column.storage == "datetime":
@@ -395,7 +418,8 @@ def _decide_text(name: str, s: _Shares, kind: str | None, d: ColumnDeclaration,
                              f"{100 * min(null_share, 1):.0f}%): drop it or declare its kind")
     integer_like = ("integer", "decimal-integral")
     codes = s.clearly_above(("integer-leading-zero",), _NUMBER, LEADING_ZERO_SHARE)
-    fractional = s.clearly_above(("decimal-fractional",), _NUMBER, FRACTIONAL_SHARE)
+    with_point = s.of(("decimal-integral", "decimal-fractional"), _NUMBER)[0] > MAJORITY
+    fractional = s.fractional(("decimal-fractional",), _NUMBER, with_point)
     if kind == "numeric":
         if s.of(_NUMBER)[0] < 0.5:
             raise InputDataError(f"column {name!r} is declared numeric but most of its cells "

@@ -210,3 +210,60 @@ def test_an_integer_zero_one_column_keeps_its_ones():
     derived = derive_metadata(table, Declarations.empty(), noise, MetadataOptions(), 20000,
                               NoiseSource(np.random.default_rng(4)))
     assert derived.schema.column("flag").grid.cell_edges[-1] >= 2
+
+
+def _typed_under_noise(cells: list[str], sigma: float, seed: int = 0):
+    """The column's type decided on its class counts plus N(0, σ²) noise."""
+    from trainer.column_types import type_table, typing_needs
+    from trainer.releases.cell_classes import exact_cell_classes
+
+    raw = RawTable.from_text({"x": cells}, "test")
+    needs = typing_needs(raw, Declarations.empty())
+    rng = np.random.default_rng(seed)
+    counts = {name: c + rng.normal(0, sigma, len(c))
+              for name, c in exact_cell_classes(raw, needs).items()}
+    return type_table(raw, Declarations.empty(), counts, sigma, len(cells))
+
+
+def test_cells_written_as_floats_stay_float_when_noise_cannot_tell():
+    # randhie's spending columns: mostly "0.0", a fifth fractional; typing noise
+    # (σ = 1,000 on 16,000 rows) cannot show the fractional share clearly above
+    # 0.5%, and reading the column as integer would null a fifth of its cells
+    rng = np.random.default_rng(5)
+    cells = [f"{v:.6f}" if rng.random() < 0.2 else "0.0" for v in rng.exponential(50, 16000)]
+    for seed in range(5):
+        column = _typed_under_noise(cells, 1000.0, seed).column("x")
+        assert column.value_type == "float"
+        assert not column.unparsed.any()
+    # plain integers under the same noise stay integers
+    assert _typed_under_noise([str(v) for v in rng.integers(0, 9, 16000)],
+                              1000.0).column("x").value_type == "integer"
+
+
+def test_a_float_column_of_integral_values_decodes_to_integers():
+    # typed float (noise could not tell), released decimals 0: the integer grid
+    cells = [f"{v}.0" for v in np.random.default_rng(6).integers(0, 40, 16000)]
+    table = _typed_under_noise(cells, 500.0)
+    assert table.column("x").value_type == "float"
+    out = derive(table).schema.column("x")
+    assert out.decimals == 0
+    assert np.all(np.diff(out.grid.cell_edges) == np.round(np.diff(out.grid.cell_edges)))
+
+
+def test_stage_b_keeps_what_stage_a_found_over_several_magnitudes():
+    # storms' hurricane diameters: many zeros, and 1,800 values spread from 16 to
+    # 256. Stage A's power-of-two cells each hold ~450 rows (above 4.5σ = 270);
+    # stage B's fine cells hold ~36 each, under its noise (σ = 80) one by one
+    # and as a run (1,800/√50 ≈ 254 < 4.5σ = 360): without stage A's core the
+    # range would end at 1 and clip every diameter to 0
+    rng = np.random.default_rng(7)
+    n = 16000
+    values = np.concatenate([np.zeros(9000), np.exp(rng.uniform(np.log(16), np.log(256),
+                                                                1800))])
+    cells = [str(int(v)) for v in values] + [None] * (n - len(values))
+    noise = MetadataNoise(100.0, vocab_sigma=60.0, range_sigma=60.0, grid_sigma=80.0,
+                          threshold_delta=1e-9)
+    derived = derive_metadata(table_of(d=cells), Declarations.empty(), noise,
+                              MetadataOptions(), n, NoiseSource(np.random.default_rng(1)))
+    edges = derived.schema.column("d").grid.cell_edges
+    assert edges[0] == 0 and edges[-1] >= 128

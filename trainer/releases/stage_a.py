@@ -79,6 +79,11 @@ class StageA:
     null_sigmas: dict[str, float] = dataclasses.field(default_factory=dict)
     unparsed_counts: dict[str, float] = dataclasses.field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    # the first and last of the cells that stage A's counts support on their
+    # own (each above RANGE_Z·σ), as (lo, hi) each, when they are not one cell:
+    # values are known to lie in both, which stage B checks its look against
+    cores: dict[str, tuple[tuple[float, float], tuple[float, float]]] = dataclasses.field(
+        default_factory=dict)
     decimals: dict[str, int] = dataclasses.field(default_factory=dict)
     atoms: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     patterns: dict[str, str | None] = dataclasses.field(default_factory=dict)
@@ -196,9 +201,10 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
 
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
                     source: NoiseSource, out: StageA, what: str,
-                    possible: np.ndarray | None = None) -> tuple[int, int]:
+                    possible: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """Release a histogram of ``cells`` plus null and unparsed cells; first/last
-    occupied cell.
+    occupied cell, and first/last cell of the *core* (cells above RANGE_Z·σ
+    on their own, or the significant run when there is none).
 
     A cell counts as occupied above RANGE_Z·σ, and so does a run of cells whose
     sum is above RANGE_Z·σ·√m (values spread thinly); the cell just above the last
@@ -224,12 +230,14 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
         runs = _significant_runs(counts, RANGE_Z * sigma)
         if runs is None:
             raise InputDataError(_too_small(column.name, what))
-        return int(index[runs[0]]), int(index[runs[1]])
+        first, last = int(index[runs[0]]), int(index[runs[1]])
+        return first, last, first, last
+    core = np.flatnonzero(counts > RANGE_Z * sigma)
     # cells above RANGE_Z·σ, and beyond them any run of cells significant together
     first, last = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)
     if last + 1 < len(counts) and counts[last + 1] > EXTEND_Z * sigma:
         last += 1
-    return int(index[first]), int(index[last])
+    return int(index[first]), int(index[last]), int(index[core[0]]), int(index[core[-1]])
 
 
 def _significant_runs(hist: np.ndarray, scale: float) -> tuple[int, int] | None:
@@ -254,13 +262,21 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             years = (days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
                      + 1970)
             cells = np.clip(years, YEAR_MIN - 1, YEAR_MAX) - (YEAR_MIN - 1)
-            first, last = _occupied_cells(column, cells, YEAR_MAX - YEAR_MIN + 2, sigma,
-                                          source, out, "its years")
-            first = max(first + YEAR_MIN - 1, YEAR_MIN)
-            last = min(last + YEAR_MIN - 1, YEAR_MAX - 1)
-            lo = np.datetime64(f"{first:04d}-01-01").astype(f"datetime64[{column.unit}]")
-            hi = np.datetime64(f"{last + 1:04d}-01-01").astype(f"datetime64[{column.unit}]")
-            out.ranges[column.name] = (float(lo.astype(np.int64)), float(hi.astype(np.int64)))
+            found = _occupied_cells(column, cells, YEAR_MAX - YEAR_MIN + 2, sigma,
+                                    source, out, "its years")
+
+            def year_span(first: int, last: int) -> tuple[float, float]:
+                first = max(first + YEAR_MIN - 1, YEAR_MIN)
+                last = min(last + YEAR_MIN - 1, YEAR_MAX - 1)
+                lo = np.datetime64(f"{first:04d}-01-01").astype(f"datetime64[{column.unit}]")
+                hi = np.datetime64(f"{last + 1:04d}-01-01").astype(
+                    f"datetime64[{column.unit}]")
+                return float(lo.astype(np.int64)), float(hi.astype(np.int64))
+
+            out.ranges[column.name] = year_span(*found[:2])
+            if found[2] != found[3]:
+                out.cores[column.name] = (year_span(found[2], found[2]),
+                                          year_span(found[3], found[3]))
         else:
             cells = _magnitude_cells(column.values[present])
             size = 2 * (MAG_MAX - MAG_MIN) + 1
@@ -268,12 +284,14 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             if column.value_type == "integer":
                 possible = np.array([min(abs(a), abs(b)) >= 1.0 or a == b == 0.0
                                      for a, b in map(_cell_range, range(size))])
-            first, last = _occupied_cells(column, cells, size, sigma, source, out,
-                                          "its range", possible)
-            lo, hi = _cell_range(first)[0], _cell_range(last)[1]
+            found = _occupied_cells(column, cells, size, sigma, source, out,
+                                    "its range", possible)
+            lo, hi = _cell_range(found[0])[0], _cell_range(found[1])[1]
             if hi == 0.0:  # the top occupied cell is exactly zero
                 hi = 1.0 if column.value_type == "integer" else 1e-9
             out.ranges[column.name] = (lo, hi)
+            if found[2] != found[3]:
+                out.cores[column.name] = (_cell_range(found[2]), _cell_range(found[3]))
     elif d.nullable is None:
         _null_cells(column, sigma, source, out)
     if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:

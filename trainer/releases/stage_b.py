@@ -45,16 +45,19 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         d = declared.get(column.name)
         if column.kind not in ("numeric", "datetime"):
             continue
-        integral = column.kind == "datetime" or column.value_type == "integer"
         if d.edges is not None:
             edges = np.asarray(d.edges)
             grids[column.name] = Grid(tuple(edges), tuple([1.0] * (len(edges) - 1)),
                                       tuple(range(len(edges) - 1)))
             continue
+        decimals = d.decimals if d.decimals is not None else stage_a.decimals.get(column.name, 0)
+        # a float column whose released decimals are 0 holds integers ("3.0"
+        # cells): it gets the integer grid (post-processing of stage A)
+        integral = (column.kind == "datetime" or column.value_type == "integer"
+                    or decimals == 0)
         lo, hi = d.bounds if d.bounds is not None else stage_a.ranges[column.name]
         if d.bounds is not None and integral:
             hi = hi + 1  # declared bounds are inclusive; cells are half-open
-        decimals = d.decimals if d.decimals is not None else stage_a.decimals.get(column.name, 0)
         points = stage_a.atoms.get(column.name, ())
         stream = source.stream("stage-b", column.name)
         unit = 1.0 if integral else 10.0 ** -decimals
@@ -74,6 +77,8 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
                             len(edges) - 2)
             return noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, stream)
 
+        core = stage_a.cores.get(column.name)
+
         def span(noisy: np.ndarray, sigma: float) -> tuple[int, int]:
             # Declared bounds are the output range; otherwise the grid's ends
             # are cut where neither a cell (3σ) nor the whole tail beyond it is
@@ -84,24 +89,50 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
                 return 0, len(noisy) - 1
             return significant_span(noisy, sigma)
 
+        def cell_of(edges: np.ndarray, value: float, side: str = "right") -> int:
+            return int(np.clip(np.searchsorted(edges, value, side=side) - 1,
+                               0, len(edges) - 2))
+
+        def misses_core(edges: np.ndarray, first: int, last: int) -> bool:
+            # stage A found values in its first and last core cells; a fine
+            # look whose span reaches neither is under its noise there (values
+            # spread thinly over many fine cells), not right
+            if core is None or d.bounds is not None:
+                return False
+            (lo_a, hi_a), (lo_b, _) = core
+            top_of_a = cell_of(edges, hi_a, "left") if hi_a > lo_a else cell_of(edges, lo_a)
+            return first > top_of_a or last < cell_of(edges, lo_b)
+
         # Two looks at each column (two histograms of the release). The first
         # finds where the values are on stage A's coarse range; when they sit
         # in a few of its cells (latitudes, pressures, years: a narrow range
         # far from zero) the second is a fresh grid over just those cells,
         # otherwise it measures the same grid again and the two are averaged,
-        # which is as precise as one look with all the budget.
+        # which is as precise as one look with all the budget. Without a zoom
+        # the range keeps stage A's core whole (values spread thinly over many
+        # fine cells can be under the noise in every one of them, while stage
+        # A's coarse cells found them); a first look that misses a cell of the
+        # core is not trusted with a zoom. A zoom is onto where the values are
+        # (a narrow range, which may straddle two of stage A's cells).
         edges = grid_on(lo, hi)
         noisy = measure(edges)
         sigma = noise.grid_sigma
         first, last = span(noisy, sigma)
+        missed = misses_core(edges, first, last)
         zoomed = grid_on(float(edges[first]), float(edges[last + 1]))
-        if len(zoomed) - 1 >= ZOOM_GAIN * (last - first + 1):
+        zoom = not missed and len(zoomed) - 1 >= ZOOM_GAIN * (last - first + 1)
+        if zoom:
             edges = zoomed
             noisy = measure(edges)
         else:
             noisy = (noisy + measure(edges)) / 2
             sigma = sigma / np.sqrt(2.0)
         first, last = span(noisy, sigma)
+        if core is not None and d.bounds is None and not zoom:
+            (lo_a, _), (lo_b, hi_b) = core
+            first = min(first, cell_of(edges, lo_a))
+            last = max(last, cell_of(edges, hi_b, "left") if hi_b > lo_b
+                       else cell_of(edges, lo_b))
         # Cells under 2σ are more likely noise than mass.
         weights = np.where(noisy > 2 * sigma, noisy, 0.0)
         edges, weights = edges[first:last + 2], weights[first:last + 1]
