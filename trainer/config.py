@@ -28,6 +28,9 @@ from provisioner._files import TEXT_FILE_LIMIT, read_capped
 from provisioner.errors import ConfigError
 
 MAX_EPSILON = 20.0
+# the metadata share holds for tables up to this many columns (adult has 15);
+# wider tables get proportionally more (see PrivacyConfig.wide_metadata_share)
+METADATA_REFERENCE_COLUMNS = 16
 # Beyond this even --allow-large-epsilon stops: exp(epsilon) overflows the
 # accountant's arithmetic near 700, and epsilon = 100 already promises nothing.
 HARD_MAX_EPSILON = 100.0
@@ -53,7 +56,13 @@ class PrivacyConfig:
         the typing release.
       metadata_share: fraction of the main phase's budget, in squared
         Gaussian-equivalent units, for the metadata releases (the rest is
-        DP-SGD's).
+        DP-SGD's), for a table of up to ``METADATA_REFERENCE_COLUMNS``
+        columns with metadata releases.
+      wide_metadata_share: the most a wider table's metadata gets: the share
+        grows in proportion to the number of such columns (public: fixed by
+        kinds and declarations), up to this, so that each histogram's noise
+        stays near a 16-column table's instead of growing like the square
+        root of the columns. Equal to ``metadata_share``: no scaling.
       vocabulary_share: fraction of the metadata budget for stage A (value
         lists, ranges); the rest goes to stage B (fine numeric histograms).
       threshold_delta_share: fraction of δ for partition selection.
@@ -67,9 +76,10 @@ class PrivacyConfig:
     epsilon: float = 1.0
     delta: float | None = None
     row_count_share: float = 0.01
-    typing_share: float = 0.02
+    typing_share: float = 0.05
     typing_delta_share: float = 0.05
     metadata_share: float = 0.12
+    wide_metadata_share: float = 0.36
     vocabulary_share: float = 0.6
     threshold_delta_share: float = 0.25
     range_noise_ratio: float = 1.5
@@ -97,6 +107,7 @@ class PrivacyConfig:
                     typing_share=self.typing_share,
                     typing_delta_share=self.typing_delta_share,
                     metadata_share=self.metadata_share,
+                    wide_metadata_share=self.wide_metadata_share,
                     vocabulary_share=self.vocabulary_share,
                     threshold_delta_share=self.threshold_delta_share)
         positive(range_noise_ratio=self.range_noise_ratio)

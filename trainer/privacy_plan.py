@@ -14,8 +14,8 @@ the second phase's parameters depend on the first phase's output:
    value lists, nulls, ranges; stage B: fine histograms) and DP-SGD,
    composed jointly by the accountant. The metadata takes
    ``metadata_share`` of the phase's budget in Gaussian-equivalent squared
-   units; DP-SGD's σ is then calibrated so that metadata and DP-SGD
-   together meet the phase's ε.
+   units (more for a wide table: :func:`metadata_share`); DP-SGD's σ is then
+   calibrated so that metadata and DP-SGD together meet the phase's ε.
 
 :class:`PrivacyPlan` binds the two phases to the DP-SGD
 :class:`~trainer.dp.plan.DPExecutionPlan` and the step at which the budget
@@ -40,7 +40,12 @@ from typing import Any
 
 from provisioner.errors import ConfigError
 from trainer.column_types import TypingNeeds
-from trainer.config import PrivacyConfig, TrainConfig, default_batch_size
+from trainer.config import (
+    METADATA_REFERENCE_COLUMNS,
+    PrivacyConfig,
+    TrainConfig,
+    default_batch_size,
+)
 from trainer.dp.plan import DPExecutionPlan
 from trainer.releases import MetadataNoise, Needs
 from trainer.releases.record import FIRST_PHASE, MAIN_PHASE
@@ -52,6 +57,7 @@ __all__ = (
     "MainPhase",
     "PrivacyPlan",
     "gaussian_multiplier_for",
+    "metadata_share",
     "plan_first_phase",
     "plan_main_phase",
     "plan_privacy",
@@ -219,6 +225,20 @@ class MainPhase:
                      if z is not None)
 
 
+def metadata_share(privacy: PrivacyConfig, needs: Needs) -> float:
+    """The metadata's share of the main phase: ``metadata_share`` up to
+    ``METADATA_REFERENCE_COLUMNS`` columns with metadata releases, then in
+    proportion to their number, up to ``wide_metadata_share``.
+
+    Privacy:
+      Data-independent: the columns come from kinds and declarations.
+    """
+    columns = len(set(needs.vocab) | set(needs.ranged) | set(needs.fine))
+    wide = privacy.metadata_share * columns / METADATA_REFERENCE_COLUMNS
+    return min(max(privacy.metadata_share, wide),
+               max(privacy.wide_metadata_share, privacy.metadata_share))
+
+
 def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> MainPhase:
     """Split the rest of (ε, δ) between metadata (stage A, B) and DP-SGD.
 
@@ -237,7 +257,7 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
     # Gaussian-equivalent budget of the main phase, split in squared units
     # (the way independent Gaussian mechanisms compose).
     mu = 1.0 / gaussian_multiplier_for(main_epsilon, main_delta)
-    meta = privacy.metadata_share * mu**2
+    meta = metadata_share(privacy, needs) * mu**2
     has_a = bool(needs.vocab or needs.range_histograms)
     has_b = bool(needs.stage_b_histograms)
     share_a = (privacy.vocabulary_share if has_b else 1.0) if has_a else 0.0

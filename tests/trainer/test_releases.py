@@ -137,3 +137,27 @@ def test_within_bin_weights_drop_noise_but_keep_spikes():
     assert np.ptp(flat) < 0.5 * np.ptp(smooth)
     assert weights[31] > 3000 and weights[33] > 2000  # spikes stay
     assert weights[30] == weights[32] == weights[34] == 0.0  # empty cells stay empty
+
+
+def test_a_wide_table_gets_a_metadata_share_in_proportion_to_its_columns():
+    from trainer.config import PrivacyConfig
+    from trainer.privacy_plan import metadata_share, plan_first_phase, plan_main_phase
+    from trainer.releases import Needs
+
+    def needs(columns: int) -> Needs:
+        names = tuple(f"c{i}" for i in range(columns))
+        return Needs(names, names, (), 0, ())
+
+    privacy = PrivacyConfig(epsilon=1.0, delta=1e-5)
+    assert metadata_share(privacy, needs(15)) == pytest.approx(0.12)
+    assert metadata_share(privacy, needs(32)) == pytest.approx(0.24)
+    assert metadata_share(privacy, needs(200)) == pytest.approx(0.36)
+    # up to the cap, each histogram's noise stays that of a 16-column table
+    first = plan_first_phase(privacy)
+    sigma = {c: plan_main_phase(privacy, first, needs(c)).metadata_noise.vocab_sigma
+             for c in (16, 32, 48)}
+    assert sigma[32] == pytest.approx(sigma[16], rel=0.02)
+    assert sigma[48] == pytest.approx(sigma[16], rel=0.02)
+    # the owner can keep the share fixed
+    fixed = PrivacyConfig(epsilon=1.0, delta=1e-5, wide_metadata_share=0.12)
+    assert metadata_share(fixed, needs(48)) == pytest.approx(0.12)
