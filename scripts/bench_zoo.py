@@ -2,7 +2,7 @@
 
     python scripts/bench_zoo.py [--zoo DIR] [--tables storms weather ...]
         [--epsilons 1 3] [--runs 1] [--fast] [--peers dpmm-mst dpmm-aim]
-        [--baseline-root DIR] [--cache out/zoo] [--json FILE]
+        [--baseline-root DIR] [--cache out/zoo] [--json FILE] [--set KEY=VALUE]
 
 Each table ``DIR/NAME.csv.gz`` (default: ``shared/data/zoo`` in the folder holding the
 repository) is split 80/20 with ``numpy.random.default_rng(0).permutation``
@@ -367,12 +367,32 @@ def cache_path(cache: Path, *key: Any) -> Path:
     return cache / f"{key[0]}-{key[1]}-{digest}.parquet"
 
 
-def run_hzg(train_csv: Path, n: int, epsilon: float | None, root: str | None) -> Any:
+def run_hzg(train_csv: Path, n: int, epsilon: float | None, root: str | None,
+            config: dict[str, Any] | None = None) -> Any:
     from scripts.hzg_runner import fit_and_sample
 
     schema = {"columns": {ID_COLUMN: {"kind": "id"}}}
     return fit_and_sample(str(train_csv), n, epsilon=epsilon, delta=DELTA, schema=schema,
-                          root=root)
+                          config=config, root=root)
+
+
+def recipe_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["epochs=10", "privacy.metadata_share=0.2"]`` as a plain config mapping."""
+    plain: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"bench_zoo: --set wants KEY=VALUE, not {pair!r}")
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        *parents, leaf = key.split(".")
+        node = plain
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return plain
 
 
 def run_peer(peer: str, train: Any, n: int, epsilon: float, cache: Path,
@@ -444,8 +464,10 @@ def evaluate_table(name: str, path: Path, args: Any, out: list[dict[str, Any]]) 
             started = time.perf_counter()
             try:
                 if what == "hzg":
-                    result = run_hzg(train_csv, n, eps, who)
+                    result = run_hzg(train_csv, n, eps, who, args.recipe)
                     raw, fit, schema = result.frame, result.fit_seconds, result.schema
+                    for line in result.notices:
+                        print(f"  {'':<22}notice: {line[:150]}", flush=True)
                 else:
                     got = run_peer(who, train, n, eps, args.cache, name)
                     if isinstance(got, str):
@@ -528,7 +550,13 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "zoo-cache",
                         help="peer results cached here (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="write all results to this file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="a recipe setting for HZG's fits (TrainConfig keys, "
+                             "privacy.KEY for the budget split), e.g. "
+                             "privacy.metadata_share=0.2; repeatable")
     args = parser.parse_args()
+    args.recipe = recipe_overrides(args.overrides)
     if not args.zoo.is_dir():
         print(f"bench_zoo: zoo folder {args.zoo} not found; pass --zoo DIR with the "
               "NAME.csv.gz tables (see the zoo's README)", file=sys.stderr)
@@ -543,7 +571,8 @@ def main() -> int:
         args.epsilons = [3.0] if args.fast else [1.0, 3.0]
     warnings.filterwarnings("ignore")
     print(f"zoo benchmark: {len(tables)} tables, eps {args.epsilons}, delta={DELTA:g}, "
-          f"{args.runs} HZG fit(s) each; bins: {BINS} quantiles / top {TOP_VALUES} values")
+          f"{args.runs} HZG fit(s) each; bins: {BINS} quantiles / top {TOP_VALUES} values"
+          + (f"; recipe {' '.join(args.overrides)}" if args.overrides else ""))
     results: list[dict[str, Any]] = []
     for name in tables:
         evaluate_table(name, args.zoo / f"{name}.csv.gz", args, results)
