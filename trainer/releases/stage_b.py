@@ -89,19 +89,14 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
                 return 0, len(noisy) - 1
             return significant_span(noisy, sigma)
 
-        def cell_of(edges: np.ndarray, value: float, side: str = "right") -> int:
-            return int(np.clip(np.searchsorted(edges, value, side=side) - 1,
-                               0, len(edges) - 2))
-
         def misses_core(edges: np.ndarray, first: int, last: int) -> bool:
             # stage A found values in its first and last core cells; a fine
             # look whose span reaches neither is under its noise there (values
             # spread thinly over many fine cells), not right
             if core is None or d.bounds is not None:
                 return False
-            (lo_a, hi_a), (lo_b, _) = core
-            top_of_a = cell_of(edges, hi_a, "left") if hi_a > lo_a else cell_of(edges, lo_a)
-            return first > top_of_a or last < cell_of(edges, lo_b)
+            (_, top_of_a), (bottom_of_b, _) = _core_cells(edges, core)
+            return first > top_of_a or last < bottom_of_b
 
         # Two looks at each column (two histograms of the release). The first
         # finds where the values are on stage A's coarse range; when they sit
@@ -129,10 +124,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             sigma = sigma / np.sqrt(2.0)
         first, last = span(noisy, sigma)
         if core is not None and d.bounds is None and not zoom:
-            (lo_a, _), (lo_b, hi_b) = core
-            first = min(first, cell_of(edges, lo_a))
-            last = max(last, cell_of(edges, hi_b, "left") if hi_b > lo_b
-                       else cell_of(edges, lo_b))
+            first, last = _reach_core(noisy, edges, first, last, core)
         # Cells under 2σ are more likely noise than mass.
         weights = np.where(noisy > 2 * sigma, noisy, 0.0)
         edges, weights = edges[first:last + 2], weights[first:last + 1]
@@ -151,3 +143,45 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             np.bincount(cell_bin[owner], weights=noisy, minlength=len(starts)),
             np.bincount(cell_bin[owner], minlength=len(starts)) * sigma**2)
     return grids
+
+
+def _cell_of(edges: np.ndarray, value: float, side: str = "right") -> int:
+    return int(np.clip(np.searchsorted(edges, value, side=side) - 1, 0, len(edges) - 2))
+
+
+def _core_cells(edges: np.ndarray, core: tuple[tuple[float, float], tuple[float, float]]
+                ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """First and last fine cell inside each of the two end cells of stage A's core."""
+    def inside(lo: float, hi: float) -> tuple[int, int]:
+        first = _cell_of(edges, lo)
+        return first, (_cell_of(edges, hi, "left") if hi > lo else first)
+
+    return inside(*core[0]), inside(*core[1])
+
+
+def _end_of_mass(cells: np.ndarray) -> int:
+    """How many of ``cells`` (from the span outwards) hold the mass: the run with
+    the largest standardised sum ``S_b/√b``, which grows while the run gathers
+    mass and falls once it gathers only noise."""
+    b = np.arange(1, len(cells) + 1, dtype=np.float64)
+    return int(np.argmax(np.cumsum(cells) / np.sqrt(b))) + 1
+
+
+def _reach_core(noisy: np.ndarray, edges: np.ndarray, first: int, last: int,
+                core: tuple[tuple[float, float], tuple[float, float]]) -> tuple[int, int]:
+    """Widen ``[first, last]`` into stage A's end cells of the core.
+
+    Stage A found values in both end cells (each above 4.5σ of its coarse
+    histogram) where the fine cells may each be under the noise: the span
+    reaches at least into each of them, and within it as far as the fine
+    counts' mass goes (no significance needed, the cell's mass is already
+    established). Post-processing of released counts.
+    """
+    (low_a, top_a), (low_b, top_b) = _core_cells(edges, core)
+    if last < top_b:
+        tail = noisy[last + 1:top_b + 1]
+        last = max(last + _end_of_mass(tail), low_b)
+    if first > low_a:
+        head = noisy[low_a:first][::-1]
+        first = min(first - _end_of_mass(head), top_a)
+    return first, last
