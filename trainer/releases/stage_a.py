@@ -80,10 +80,11 @@ class StageA:
     unparsed_counts: dict[str, float] = dataclasses.field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     # the first and last of the cells that stage A's counts support on their
-    # own (each above RANGE_Z·σ), as (lo, hi) each, when they are not one cell:
-    # values are known to lie in both, which stage B checks its look against
-    cores: dict[str, tuple[tuple[float, float], tuple[float, float]]] = dataclasses.field(
-        default_factory=dict)
+    # own (each above RANGE_Z·σ), as (lo, hi, noisy count) each, when they are
+    # not one cell: values are known to lie in both, which stage B checks its
+    # look against (the counts have noise σ_range)
+    cores: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = \
+        dataclasses.field(default_factory=dict)
     decimals: dict[str, int] = dataclasses.field(default_factory=dict)
     atoms: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     patterns: dict[str, str | None] = dataclasses.field(default_factory=dict)
@@ -201,10 +202,12 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
 
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
                     source: NoiseSource, out: StageA, what: str,
-                    possible: np.ndarray | None = None) -> tuple[int, int, int, int]:
+                    possible: np.ndarray | None = None
+                    ) -> tuple[int, int, int, int, float, float]:
     """Release a histogram of ``cells`` plus null and unparsed cells; first/last
-    occupied cell, and first/last cell of the *core* (cells above RANGE_Z·σ
-    on their own, or the significant run when there is none).
+    occupied cell, first/last cell of the *core* (cells above RANGE_Z·σ
+    on their own, or the significant run when there is none) and the noisy
+    counts of those two cells.
 
     A cell counts as occupied above RANGE_Z·σ, and so does a run of cells whose
     sum is above RANGE_Z·σ·√m (values spread thinly); the cell just above the last
@@ -231,13 +234,14 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
         if runs is None:
             raise InputDataError(_too_small(column.name, what))
         first, last = int(index[runs[0]]), int(index[runs[1]])
-        return first, last, first, last
+        return first, last, first, last, 0.0, 0.0
     core = np.flatnonzero(counts > RANGE_Z * sigma)
     # cells above RANGE_Z·σ, and beyond them any run of cells significant together
     first, last = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)
     if last + 1 < len(counts) and counts[last + 1] > EXTEND_Z * sigma:
         last += 1
-    return int(index[first]), int(index[last]), int(index[core[0]]), int(index[core[-1]])
+    return (int(index[first]), int(index[last]), int(index[core[0]]), int(index[core[-1]]),
+            float(counts[core[0]]), float(counts[core[-1]]))
 
 
 def _significant_runs(hist: np.ndarray, scale: float) -> tuple[int, int] | None:
@@ -275,8 +279,8 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
 
             out.ranges[column.name] = year_span(*found[:2])
             if found[2] != found[3]:
-                out.cores[column.name] = (year_span(found[2], found[2]),
-                                          year_span(found[3], found[3]))
+                out.cores[column.name] = ((*year_span(found[2], found[2]), found[4]),
+                                          (*year_span(found[3], found[3]), found[5]))
         else:
             cells = _magnitude_cells(column.values[present])
             size = 2 * (MAG_MAX - MAG_MIN) + 1
@@ -291,7 +295,8 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                 hi = 1.0 if column.value_type == "integer" else 1e-9
             out.ranges[column.name] = (lo, hi)
             if found[2] != found[3]:
-                out.cores[column.name] = (_cell_range(found[2]), _cell_range(found[3]))
+                out.cores[column.name] = ((*_cell_range(found[2]), found[4]),
+                                          (*_cell_range(found[3]), found[5]))
     elif d.nullable is None:
         _null_cells(column, sigma, source, out)
     if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:

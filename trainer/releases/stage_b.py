@@ -12,6 +12,8 @@ which Gaussian mechanisms allow at the same multiplier.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from provisioner.schema import Grid
@@ -31,6 +33,7 @@ from trainer.releases.stage_a import StageA
 
 __all__ = ("LOOKS", "run_stage_b")
 
+MISSING_Z = 3.0  # stage A's count of a core cell beyond what the span holds of it
 LOOKS = 2  # histograms per column: a first look, then a zoom or a second look
 ZOOM_GAIN = 4  # zoom when the new grid has 4x the cells the values occupied
 
@@ -124,7 +127,8 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             sigma = sigma / np.sqrt(2.0)
         first, last = span(noisy, sigma)
         if core is not None and d.bounds is None and not zoom:
-            first, last = _reach_core(noisy, edges, first, last, core)
+            first, last = _reach_core(noisy, sigma, edges, first, last, core,
+                                      noise.range_sigma)
         # Cells under 2σ are more likely noise than mass.
         weights = np.where(noisy > 2 * sigma, noisy, 0.0)
         edges, weights = edges[first:last + 2], weights[first:last + 1]
@@ -149,10 +153,10 @@ def _cell_of(edges: np.ndarray, value: float, side: str = "right") -> int:
     return int(np.clip(np.searchsorted(edges, value, side=side) - 1, 0, len(edges) - 2))
 
 
-def _core_cells(edges: np.ndarray, core: tuple[tuple[float, float], tuple[float, float]]
+def _core_cells(edges: np.ndarray, core: tuple[tuple[float, float, float], ...]
                 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """First and last fine cell inside each of the two end cells of stage A's core."""
-    def inside(lo: float, hi: float) -> tuple[int, int]:
+    def inside(lo: float, hi: float, _count: float) -> tuple[int, int]:
         first = _cell_of(edges, lo)
         return first, (_cell_of(edges, hi, "left") if hi > lo else first)
 
@@ -167,21 +171,28 @@ def _end_of_mass(cells: np.ndarray) -> int:
     return int(np.argmax(np.cumsum(cells) / np.sqrt(b))) + 1
 
 
-def _reach_core(noisy: np.ndarray, edges: np.ndarray, first: int, last: int,
-                core: tuple[tuple[float, float], tuple[float, float]]) -> tuple[int, int]:
+def _reach_core(noisy: np.ndarray, sigma: float, edges: np.ndarray, first: int, last: int,
+                core: tuple[tuple[float, float, float], ...], core_sigma: float
+                ) -> tuple[int, int]:
     """Widen ``[first, last]`` into stage A's end cells of the core.
 
     Stage A found values in both end cells (each above 4.5σ of its coarse
-    histogram) where the fine cells may each be under the noise: the span
-    reaches at least into each of them, and within it as far as the fine
-    counts' mass goes (no significance needed, the cell's mass is already
-    established). Post-processing of released counts.
+    histogram) where the fine cells may each be under the noise. The span
+    reaches into each of them, and on as far as the fine counts' mass goes
+    (no significance needed: the cell's rows are established) when it does
+    not reach them, or when stage A's count of the cell clearly exceeds the
+    fine cells the span holds of it (3 sd: rows lie beyond). Post-processing
+    of released counts.
     """
     (low_a, top_a), (low_b, top_b) = _core_cells(edges, core)
-    if last < top_b:
-        tail = noisy[last + 1:top_b + 1]
-        last = max(last + _end_of_mass(tail), low_b)
-    if first > low_a:
-        head = noisy[low_a:first][::-1]
-        first = min(first - _end_of_mass(head), top_a)
+    count_a, count_b = core[0][2], core[1][2]
+
+    def beyond(held: np.ndarray, count: float) -> bool:
+        sd = math.sqrt(core_sigma**2 + len(held) * sigma**2)
+        return count - float(held.sum()) > MISSING_Z * sd
+
+    if last < top_b and (last < low_b or beyond(noisy[low_b:last + 1], count_b)):
+        last = max(last + _end_of_mass(noisy[last + 1:top_b + 1]), low_b)
+    if first > low_a and (first > top_a or beyond(noisy[first:top_a + 1], count_a)):
+        first = min(first - _end_of_mass(noisy[low_a:first][::-1]), top_a)
     return first, last
