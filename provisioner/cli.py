@@ -123,8 +123,22 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    opened = open_from_args(args, args.bundle)
-    print(inspection.verdict(opened, Generator.from_opened(opened)))
+    # every bundle is checked before anything is printed: one that fails
+    # fails the command with one line naming it, as aggregate does
+    verdicts = []
+    for path in args.bundles:
+        opened = _open_named(args, path)
+        try:
+            verdicts.append(inspection.verdict(opened, Generator.from_opened(opened)))
+        except HzgError as exc:
+            if len(args.bundles) < 2:
+                raise
+            raise _named(exc, path) from None
+    if len(verdicts) == 1:
+        print(verdicts[0])
+    else:
+        for path, line in zip(args.bundles, verdicts):
+            print(f"{inspection.shown(path)}: {line}")
     return 0
 
 
@@ -363,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.set_defaults(run=_cmd_keygen)
 
     verify = verbs.add_parser("verify", parents=[common],
-                              help="check a bundle's signature and structure")
-    verify.add_argument("bundle", metavar="BUNDLE")
+                              help="check bundles' signatures and structure")
+    verify.add_argument("bundles", metavar="BUNDLE", nargs="+")
     _trust_arguments(verify)
     verify.set_defaults(run=_cmd_verify)
 

@@ -71,6 +71,23 @@ def test_one_bad_bundle_fails_the_whole_command(lab, capsys, problem):
     assert set(lab.iterdir()) == before  # no output, no provenance, no temp file
 
 
+@pytest.mark.parametrize("problem", ["none", "untrusted", "truncated"])
+def test_verify_checks_every_bundle_and_names_the_bad_one(lab, capsys, problem):
+    trust = lab / "keys" / "bank.pub" if problem == "untrusted" else lab / "keys"
+    if problem == "truncated":
+        data = (lab / "clinic.hzg").read_bytes()
+        (lab / "clinic.hzg").write_bytes(data[:-10])
+    code, out, err = run(capsys, "verify", lab / "bank.hzg", lab / "clinic.hzg",
+                         "--trust", trust)
+    if problem == "none":
+        lines = out.strip().splitlines()
+        assert code == 0 and err == "" and len(lines) == 2
+        assert "bank.hzg: OK" in lines[0] and "clinic.hzg: OK" in lines[1]
+    else:
+        assert code == 1 and out == ""
+        assert len(err.strip().splitlines()) == 1 and "clinic.hzg" in err
+
+
 def strip_header(text: str) -> str:
     return text.split("\n", 1)[1]
 
