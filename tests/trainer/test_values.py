@@ -147,13 +147,21 @@ def test_declared_dependency_holds_in_every_synthetic_row():
     declared = Declarations.from_plain(
         {"columns": {"education-num": {"determined_by": "education"}}})
     config = TrainConfig(privacy=PrivacyConfig(epsilon=3.0, delta=1e-5), epochs=2)
-    bundle = train(frame, config, declarations=declared)
+    # metadata noise from a fixed seed: with OS noise a run can also release a
+    # rare token for education (its noisy rest above 2 sd: about 2% of runs
+    # when nothing is rare), and rows of "__rare__" match no level; the
+    # dependency is checked on the rows of released levels
+    from trainer.releases.noise import seeded_noise_for_tests
+
+    with seeded_noise_for_tests(7):
+        bundle = train(frame, config, declarations=declared)
     key = SigningKey.generate("t")
     opened = decode_bundle(bundle.to_bytes(key),
                            trust=TrustStore([TrustedKey(key.public_key, "t", "m")]))
     rows = provisioner.Generator.from_opened(opened).sample(20000, seed=3).to_pandas()
+    released = rows["education"].isin(names)
     held = rows["education"].map(levels) == rows["education-num"]
-    assert held.all()
+    assert released.mean() > 0.99 and held[released].all()
     stage_b = [m for m in bundle.privacy["mechanisms"] if m["name"] == "metadata-stage-b"][0]
     assert stage_b["params"]["dependencies"] == [["education", "education-num"]]
 
