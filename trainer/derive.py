@@ -239,6 +239,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
             "metadata-stage-a", MAIN_PHASE, "gaussian",
             {"noise_multiplier": z_a, "vocab_sigma": noise.vocab_sigma,
              "range_sigma": noise.range_sigma, "threshold": noise.threshold,
+             "atom_threshold": noise.atom_threshold,
              "threshold_delta_per_column": noise.threshold_delta,
              "partition_selection_columns": len(needs.partition)},
             tuple(sorted(set(needs.vocab) | set(needs.ranged))), z_a,

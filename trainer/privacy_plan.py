@@ -265,7 +265,7 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
     r = privacy.range_noise_ratio
     vocab_sigma = range_sigma = grid_sigma = 1.0
     if has_a:
-        weight = len(needs.vocab) + needs.range_histograms / r**2
+        weight = needs.vocab_histograms + needs.range_noise_histograms / r**2
         vocab_sigma = math.sqrt(weight / (share_a * meta))
         range_sigma = r * vocab_sigma
     if has_b:

@@ -37,8 +37,10 @@ class Needs:
     ranged: tuple[str, ...]  # columns with range/decimal/year histograms (σ_range)
     range_histograms: int
     fine: tuple[str, ...]  # columns with a stage-B fine histogram
-    # numeric columns whose exact values are counted (in vocab and partition):
-    # values many rows share become point cells of the fine grid
+    # numeric columns whose exact values are counted (in vocab and partition,
+    # but at σ_range: a point mass is a value many rows share, it needs less
+    # precision than a category): values many rows share become point cells
+    # of the fine grid
     atoms: tuple[str, ...] = ()
     # declared functional dependencies (source, dependent): a joint token
     # histogram each, in stage B, whose noisy argmax maps source to dependent
@@ -49,10 +51,20 @@ class Needs:
         """Two looks per numeric/datetime column (see stage_b), one per dependency."""
         return 2 * len(self.fine) + len(self.dependencies)
 
+    @property
+    def vocab_histograms(self) -> int:
+        """Stage-A histograms at σ_vocab: value, null and shape counts."""
+        return len(self.vocab) - len(self.atoms)
+
+    @property
+    def range_noise_histograms(self) -> int:
+        """Stage-A histograms at σ_range: ranges, decimals, exact numeric values."""
+        return self.range_histograms + len(self.atoms)
+
     def stage_a_multiplier(self, noise: MetadataNoise) -> float | None:
         """Effective Gaussian noise multiplier of stage A, or None if empty."""
-        inverse = len(self.vocab) / noise.vocab_sigma**2 \
-            + self.range_histograms / noise.range_sigma**2
+        inverse = self.vocab_histograms / noise.vocab_sigma**2 \
+            + self.range_noise_histograms / noise.range_sigma**2
         return None if inverse == 0 else inverse ** -0.5
 
     def stage_b_multiplier(self, noise: MetadataNoise) -> float | None:

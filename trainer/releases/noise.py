@@ -56,7 +56,13 @@ class MetadataNoise:
 
     @property
     def threshold(self) -> float:
+        """Partition selection's bar for values counted at σ_vocab (categories)."""
         return 1.0 + self.vocab_sigma * normal_quantile(1.0 - self.threshold_delta)
+
+    @property
+    def atom_threshold(self) -> float:
+        """The bar for exact numeric values, counted at σ_range (same δ)."""
+        return 1.0 + self.range_sigma * normal_quantile(1.0 - self.threshold_delta)
 
 
 def _os_generator() -> np.random.Generator:
