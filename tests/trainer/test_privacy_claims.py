@@ -97,8 +97,8 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
     value counts and null count share it: a row is in one cell) when its
     values or its nullability are undeclared; a string id without a
     declared pattern, one (its shapes). A numeric column without declared
-    edges releases one at σ_range (counts of its exact values, for point
-    masses). A numeric or
+    edges releases one more (counts of its exact values, for point masses):
+    at σ_range for an integer column, at σ_vocab for a float. A numeric or
     datetime column releases one histogram at σ_range for its range (or, with declared
     bounds, for its nulls when nullability is undeclared), and a float one
     more for its decimal places. Stage B: two fine histograms (a look at the
@@ -114,9 +114,10 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
             counts["partition"] += values
         elif column.kind in ("numeric", "datetime"):
             counts["fine"] += 2 * (d.edges is None)  # two looks: whole range, then zoom
-            # a numeric column's exact values (point masses) at σ_range
+            # a numeric column's exact values (point masses): at σ_range for
+            # an integer column, at σ_vocab for a float
             atoms = column.kind == "numeric" and d.edges is None
-            counts["range"] += atoms
+            counts["range" if column.value_type == "integer" else "vocab"] += atoms
             counts["partition"] += atoms
             counts["range"] += d.bounds is None or d.nullable is None
             counts["range"] += column.value_type == "float" and d.decimals is None

@@ -37,14 +37,16 @@ class Needs:
     ranged: tuple[str, ...]  # columns with range/decimal/year histograms (σ_range)
     range_histograms: int
     fine: tuple[str, ...]  # columns with a stage-B fine histogram
-    # numeric columns whose exact values are counted (in vocab and partition,
-    # but at σ_range: a point mass is a value many rows share, it needs less
-    # precision than a category): values many rows share become point cells
-    # of the fine grid
+    # numeric columns whose exact values are counted (in vocab and partition):
+    # values many rows share become point cells of the fine grid
     atoms: tuple[str, ...] = ()
     # declared functional dependencies (source, dependent): a joint token
     # histogram each, in stage B, whose noisy argmax maps source to dependent
     dependencies: tuple[tuple[str, str], ...] = ()
+    # the integer ones among the atoms, counted at σ_range: their point masses
+    # need less precision than a category (and a narrow integer range has a
+    # cell per value anyway); a float's heaps (coordinates, 57.0) keep σ_vocab
+    coarse_atoms: tuple[str, ...] = ()
 
     @property
     def stage_b_histograms(self) -> int:
@@ -54,12 +56,12 @@ class Needs:
     @property
     def vocab_histograms(self) -> int:
         """Stage-A histograms at σ_vocab: value, null and shape counts."""
-        return len(self.vocab) - len(self.atoms)
+        return len(self.vocab) - len(self.coarse_atoms)
 
     @property
     def range_noise_histograms(self) -> int:
-        """Stage-A histograms at σ_range: ranges, decimals, exact numeric values."""
-        return self.range_histograms + len(self.atoms)
+        """Stage-A histograms at σ_range: ranges, decimals, exact integer values."""
+        return self.range_histograms + len(self.coarse_atoms)
 
     def stage_a_multiplier(self, noise: MetadataNoise) -> float | None:
         """Effective Gaussian noise multiplier of stage A, or None if empty."""
@@ -75,6 +77,7 @@ class Needs:
 def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
     """Which columns need which release; depends on kinds and declarations only."""
     vocab, partition, ranged, fine, atoms, dependencies = [], [], [], [], [], []
+    coarse_atoms: list[str] = []
     range_histograms = 0
     kinds = {column.name: column.kind for column in table.columns}
     for column in table.columns:
@@ -92,6 +95,8 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
                 fine.append(column.name)
                 if column.kind == "numeric":
                     atoms.append(column.name)
+                    if column.value_type == "integer":
+                        coarse_atoms.append(column.name)
                     vocab.append(column.name)
                     partition.append(column.name)
             count = 0
@@ -109,7 +114,7 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
             vocab.append(column.name)
             partition.append(column.name)
     return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine),
-                 tuple(atoms), tuple(dependencies))
+                 tuple(atoms), tuple(dependencies), tuple(coarse_atoms))
 
 
 def _dependency(column, source: str, kinds: dict[str, str]) -> tuple[str, str]:

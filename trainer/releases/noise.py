@@ -61,7 +61,7 @@ class MetadataNoise:
 
     @property
     def atom_threshold(self) -> float:
-        """The bar for exact numeric values, counted at σ_range (same δ)."""
+        """The bar for exact integer values, counted at σ_range (same δ)."""
         return 1.0 + self.range_sigma * normal_quantile(1.0 - self.threshold_delta)
 
 

@@ -2,8 +2,8 @@
 
 Per-value counts of string columns and of the exact values of numeric
 columns (kept only above a threshold: *partition selection*; a numeric
-value kept is a *point mass*, a value many rows share, counted at σ_range
-with its own threshold), null counts, coarse signed-log2 magnitude
+value kept is a *point mass*, a value many rows share; an integer column's
+are counted at σ_range with their own threshold), null counts, coarse signed-log2 magnitude
 histograms and decimal-place histograms of numeric columns, yearly
 histograms of datetime columns, and the character-class shapes of string
 identifiers. Each row adds 1 to one cell of each histogram, so with noise
@@ -107,8 +107,10 @@ def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: 
         if column.name in needs.atoms:
             # values that many rows share (heaping, point masses): partition
             # selection over exact values, at the threshold of categories
-            kept, _ = partition_select(column.values[~column.null], noise.range_sigma,
-                                       noise.atom_threshold, stream, options.max_atoms)
+            coarse = column.name in needs.coarse_atoms
+            kept, _ = partition_select(
+                column.values[~column.null], noise.range_sigma if coarse else noise.vocab_sigma,
+                noise.atom_threshold if coarse else tau, stream, options.max_atoms)
             out.atoms[column.name] = sorted(float(v) for v in kept)
         elif column.name in needs.vocab:
             if column.kind == "id":
