@@ -34,7 +34,7 @@ from trainer.releases.noise import seeded_noise_for_tests
 from trainer.train import prepare_run, train
 
 N = 1000
-SEED = 11
+SEED = 12
 # a generous typing share: 1,000 rows are few for deciding 10 types under DP
 CONFIG = TrainConfig(privacy=PrivacyConfig(epsilon=8.0, delta=1e-6, typing_share=0.1),
                      epochs=1, hidden=(8,), fine_cells=40, max_minutes=1e-9,
