@@ -3,7 +3,7 @@
     from scripts.hzg_runner import fit_and_sample
     result = fit_and_sample(train, 26048, epsilon=1.0, delta=1e-5)
     result = fit_and_sample("train.csv", n, epsilon=3.0, schema={...},
-                            root="/work/hzg-baseline")   # an older commit, same run
+                            root="../hzg-old")   # a checkout of an older commit
 
 ``train`` is a pandas DataFrame or a CSV/Parquet path (a path goes through
 the same reader as ``hzg train FILE``). ``schema`` is a plain schema-file

@@ -3,7 +3,8 @@
 The recipe (model size, learning rate, steps, batch as a fraction of the
 table) is fixed in advance and scaled by the table size, never tuned on the
 private table: tuning on private data would spend budget that no privacy
-statement records (see ``research/generator_recipe.md``, lesson 3). The defaults were
+statement records (a hyper-parameter search on the private rows is itself a
+release of them). The defaults were
 chosen on the public UCI Adult data.
 
 A TOML file can set any field (``hzg train --config FILE.toml``)::

@@ -22,7 +22,7 @@ each step's key comes from :func:`os_random_key` (64 bits of OS randomness),
 is used once, and is never logged or stored.
 
 .. warning::
-    Residual risk (see ``research/dp_pitfalls.md`` §2): the noise is float32
+    Residual risk (floating-point attacks on DP noise): the noise is float32
     Gaussian noise from JAX's Threefry generator keyed by OS randomness; it is
     not hardened against floating-point ("porous output") attacks (no
     snapping, no Holohan–Braghin summation). Those attacks were shown on
