@@ -19,8 +19,6 @@ minus sign stays a sign. ``formula_guard=False`` (``hzg sample
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import gzip
 import os
 import sys
@@ -35,7 +33,7 @@ from provisioner.decode import category_labels
 from provisioner.errors import ConfigError, MissingDependency
 from provisioner.schema import Column
 from provisioner.table import Table
-from provisioner.timezones import offset_text, utc_offsets
+from provisioner.timezones import fixed_tzinfo, offset_text, utc_offsets
 
 FORMATS = (".csv", ".csv.gz", ".parquet")
 _SPECIAL = (",", '"', "\n", "\r", "\u2028", "\u2029")
@@ -108,11 +106,6 @@ def _offsets(values: np.ndarray, zone: str) -> np.ndarray:
     return offsets
 
 
-@functools.lru_cache(maxsize=256)
-def _fixed(offset: int) -> dt.timezone:
-    return dt.timezone(dt.timedelta(seconds=offset))
-
-
 def _text_formatter(column: Column, formula_guard: bool = True
                     ) -> Callable[[np.ndarray], list[str]]:
     """A function turning one column's values into CSV field strings."""
@@ -154,7 +147,7 @@ def _text_formatter(column: Column, formula_guard: bool = True
                         for v in values.astype("datetime64[us]").astype(object).tolist()]
             offsets = _offsets(values, zone)
             local = (values + offsets.astype("timedelta64[s]")).astype("datetime64[us]")
-            return ["" if v is None else cell(v.replace(tzinfo=_fixed(o)).strftime(fmt))
+            return ["" if v is None else cell(v.replace(tzinfo=fixed_tzinfo(o)).strftime(fmt))
                     for v, o in zip(local.astype(object).tolist(), offsets.tolist())]
 
         return strftime

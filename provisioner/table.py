@@ -118,9 +118,11 @@ class Table(Mapping[str, np.ndarray]):
                 data[column.name] = pd.array(self._arrow_strings(column, large=True),
                                              dtype=string_dtype)
             elif column.kind == "datetime" and column.timezone is not None:
+                from provisioner.timezones import tzinfo
+
                 # instants counted from UTC, shown in the column's zone
                 utc = pd.Series(values).dt.tz_localize("UTC")
-                data[column.name] = utc.dt.tz_convert(_pandas_zone(column.timezone)).array
+                data[column.name] = utc.dt.tz_convert(tzinfo(column.timezone)).array
             else:
                 data[column.name] = values
         # copy=False: no second copy of the numeric columns (the frame shares
@@ -166,21 +168,6 @@ class Table(Mapping[str, np.ndarray]):
         labels = pa.array(category_labels(column), type=kind)
         coded = pa.DictionaryArray.from_arrays(pa.array(self._codes[column.name]), labels)
         return coded.cast(kind)
-
-
-def _pandas_zone(name: str) -> Any:
-    """A zone pandas can use: the name, a fixed offset, or UTC when this
-    machine's time-zone database lacks the name (the instants stay exact)."""
-    import datetime as dt
-
-    from provisioner.timezones import fixed_offset, zone_info
-
-    if name == "UTC":
-        return dt.timezone.utc
-    offset = fixed_offset(name)
-    if offset is not None:
-        return dt.timezone(dt.timedelta(seconds=offset))
-    return zone_info(name) or dt.timezone.utc
 
 
 def _arrow_zone(name: str) -> str:

@@ -18,7 +18,7 @@ import zoneinfo
 
 import numpy as np
 
-__all__ = ("fixed_offset", "offset_text", "utc_offsets", "zone_info")
+__all__ = ("fixed_offset", "fixed_tzinfo", "offset_text", "tzinfo", "utc_offsets", "zone_info")
 
 _OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)\Z")
 # Offsets are looked up once per quarter hour of UTC time: every transition
@@ -44,6 +44,21 @@ def zone_info(name: str) -> zoneinfo.ZoneInfo | None:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def fixed_tzinfo(offset: int) -> dt.timezone:
+    """The tzinfo of a fixed offset, in seconds east of UTC."""
+    return dt.timezone(dt.timedelta(seconds=offset))
+
+
+def tzinfo(name: str) -> dt.tzinfo:
+    """A tzinfo for zone ``name``: UTC, a fixed offset, or the IANA zone; UTC
+    when this machine's database lacks the name (the instants stay exact)."""
+    offset = fixed_offset(name)
+    if offset is not None:
+        return fixed_tzinfo(offset)  # UTC is the zero offset
+    return zone_info(name) or dt.timezone.utc
 
 
 def utc_offsets(seconds: np.ndarray, name: str) -> np.ndarray:
