@@ -5,7 +5,8 @@ the randomness it is given, never data.
 
 Values come back as numpy arrays:
 
-    categorical string   object array of str, None for null
+    categorical string   object array of str, None for null (a text column's
+                         rare token: a fresh filler string per row)
     categorical boolean  object array of bool, None for null
     categorical integer  int64, or object with None when nullable
     numeric integer      int64, or float64 with NaN when nullable
@@ -20,7 +21,7 @@ import functools
 
 import numpy as np
 
-from provisioner.schema import Column, Grid
+from provisioner.schema import Column, Grid, pattern_units
 
 _HEX = np.array(list("0123456789abcdef"))
 _DIGITS = np.array(list("0123456789"))
@@ -35,7 +36,10 @@ def decode_column(
     """Values of a modelled column from its tokens."""
     tokens = np.asarray(tokens, dtype=np.int64)
     if column.kind == "categorical":
-        return decode_categorical(column, tokens)
+        values = decode_categorical(column, tokens)
+        if column.filler is not None:
+            fill_rare(column, tokens, values, rng)
+        return values
     if column.kind == "numeric":
         return decode_numeric(column, tokens, rng)
     if column.kind == "datetime":
@@ -60,6 +64,19 @@ def decode_categorical(column: Column, tokens: np.ndarray) -> np.ndarray:
     table = np.empty(len(labels), dtype=object)
     table[:] = labels
     return table[tokens]
+
+
+def fill_rare(column: Column, tokens: np.ndarray, values: np.ndarray,
+              rng: np.random.Generator) -> None:
+    """A text column: each row holding the rare token gets a fresh filler string.
+
+    The strings come from ``rng`` (the values stream of the round), drawn
+    for the rare rows in order, so a seed gives the same fillers however the
+    work is split.
+    """
+    rare = np.flatnonzero(tokens == column.rare_token)
+    if len(rare):
+        values[rare] = pattern_strings(column.filler, len(rare), rng)
 
 
 def _grid_ticks(grid: Grid, bins: np.ndarray, rng: np.random.Generator,
@@ -184,6 +201,8 @@ def table_bytes_per_row(columns: tuple[Column, ...] | list[Column]) -> int:
             total += 4
         if column.kind == "id" and column.style != "sequence":
             total += 64 + 4 * _id_length(column)
+        if column.filler is not None:  # every row may hold a filler of its own
+            total += 64 + 4 * pattern_units(column.filler)
     return total
 
 
@@ -198,6 +217,8 @@ def decoding_bytes_per_row(columns: tuple[Column, ...] | list[Column]) -> int:
     for column in columns:
         if column.kind == "id" and column.style != "sequence":
             largest = max(largest, 32 * _id_length(column) + 128)
+        if column.filler is not None:
+            largest = max(largest, 32 * pattern_units(column.filler) + 128)
     return largest
 
 
@@ -214,8 +235,12 @@ def make_ids(column: Column, first_row: int, count: int,
         return np.arange(first_row + 1, first_row + count + 1, dtype=np.int64)
     if column.style == "uuid":
         return _join_bytes([_HEX_BYTES[rng.integers(0, 16, size=(count, 32))]])
+    return pattern_strings(column.pattern, count, rng)
+
+
+def pattern_strings(pattern: str, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` fresh strings of an id pattern or filler template (HZG.md 6.5)."""
     pieces = []
-    pattern = column.pattern
     i = 0
     while i < len(pattern):
         ch = pattern[i]

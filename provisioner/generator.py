@@ -248,7 +248,8 @@ class Generator(Sampling):
         codes: dict[str, np.ndarray] = {}
         for column in self.schema.modelled:
             column_tokens = tokens[:, self._model_index[column.name]]
-            if column.kind == "categorical" and column.value_type == "string":
+            if column.kind == "categorical" and column.value_type == "string" \
+                    and column.filler is None:  # a text column's fillers have no code
                 codes[column.name] = np.ascontiguousarray(column_tokens)
             decoded = decode.decode_column(column, column_tokens, value_rng)
             value = forced.get(column.name)

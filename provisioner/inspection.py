@@ -83,7 +83,10 @@ def _span(column: Column) -> str:
 
 
 def column_line(column: Column) -> str:
-    if column.kind == "categorical":
+    if column.filler is not None:
+        text = (f"text, {len(column.categories)} frequent values + fillers "
+                f"{shown(column.filler)}")
+    elif column.kind == "categorical":
         text = f"categorical {column.value_type}, {len(column.categories)} values"
         if column.rare_label is not None:
             text += f" + rare ({shown(repr(column.rare_label))})"
@@ -181,7 +184,9 @@ def verdict(opened: OpenedBundle, generator: Generator) -> str:
 
 def short_column(column: Column) -> str:
     """A column in a few words, for the side-by-side view."""
-    if column.kind == "categorical":
+    if column.filler is not None:
+        text = f"text {len(column.categories)} + fillers"
+    elif column.kind == "categorical":
         kind = "" if column.value_type == "string" else f" {column.value_type}"
         text = f"categorical{kind} {len(column.categories)}"
         text += " + rare" if column.rare_label is not None else ""

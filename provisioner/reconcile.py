@@ -8,7 +8,10 @@ every source has. A matched column becomes one column:
   source's tokens are remapped to the united ones (never reused by
   position). A value one owner folded into its rare token stays rare in
   that owner's rows: the owner's rows show its rare label, never a category
-  only another owner released.
+  only another owner released. Text columns (categorical with a filler) are
+  categorical here: the frequent values are united the same way, and each
+  owner's rare rows keep what that owner's generator made of them (its
+  fillers, or its rare label).
 * numeric: float if any source holds floats, with the most decimals any
   source has; the range spans every source's range. A categorical integer
   column (a few distinct values) meets a numeric one as numeric.
@@ -70,7 +73,8 @@ class ColumnMapping:
         return _convert(values, self.source, self.target)
 
     def codes(self, table: Table, rows: int) -> np.ndarray | None:
-        if self.target.kind != "categorical" or self.target.value_type != "string":
+        if self.target.kind != "categorical" or self.target.value_type != "string" \
+                or self.target.filler is not None:  # fillers have no code
             return None
         if self.source is None:
             return np.full(rows, self.target.null_token, dtype=np.int32)
@@ -203,8 +207,11 @@ def _unite_categorical(name: str, columns: list[Column], nullable: bool,
                 seen.add(key)
                 categories.append(value)
     first = columns[0]
+    # a text column anywhere makes the united column text: its rows may hold
+    # fillers (the first owner's template stands for them in the schema)
+    filler = next((c.filler for c in columns if c.filler is not None), None)
     return Column(name, "categorical", first.value_type, nullable, origin,
-                  categories=tuple(categories), rare_label=rare)
+                  categories=tuple(categories), rare_label=rare, filler=filler)
 
 
 def _unite_numeric(name: str, columns: list[Column], nullable: bool, origin: str) -> Column:

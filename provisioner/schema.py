@@ -150,6 +150,10 @@ class Column:
       timezone: datetime only (units s, ms, us): the values are instants
         counted from UTC, presented in this zone; None for wall-clock times.
       style, pattern: id only: how fresh identifiers are made.
+      filler: categorical string columns with a rare token only (1.1): a
+        template in the id pattern grammar; the rare token then decodes to
+        a fresh string of that shape in each row instead of ``rare_label``.
+        Such a column is a *text* column (``kind = "text"`` in schema files).
     """
 
     name: str
@@ -166,10 +170,16 @@ class Column:
     timezone: str | None = None
     style: str | None = None
     pattern: str | None = None
+    filler: str | None = None
 
     @property
     def modelled(self) -> bool:
         return self.kind != "id"
+
+    @property
+    def shown_kind(self) -> str:
+        """The kind users see: ``text`` for a categorical column with a filler."""
+        return "text" if self.filler is not None else self.kind
 
     @property
     def num_tokens(self) -> int:
@@ -202,6 +212,8 @@ class Column:
         if self.kind == "categorical":
             plain["categories"] = list(self.categories)
             plain["rare_label"] = self.rare_label
+            if self.filler is not None:  # absent in 1.0 bundles: keep them byte-equal
+                plain["filler"] = self.filler
         if self.kind == "numeric":
             plain["decimals"] = self.decimals
         if self.kind in ("numeric", "datetime"):
@@ -236,6 +248,13 @@ class Column:
                                                 max_len=NAME_CHARS)
             if extra["rare_label"] is not None and value_type != "string":
                 raise MalformedHeader(f"{fields.path('rare_label')} is only for string columns")
+            filler = fields.string("filler", None, pattern=_ID_PATTERN)
+            if filler is not None:
+                if extra["rare_label"] is None:
+                    raise MalformedHeader(f"{fields.path('filler')} needs a rare token: "
+                                          "it is what the rare token decodes to")
+                _check_units(fields, "filler", filler)
+            extra["filler"] = filler
         if kind == "numeric":
             decimals = fields.integer("decimals", minimum=_DECIMALS.start,
                                       maximum=_DECIMALS.stop - 1)
@@ -261,9 +280,8 @@ class Column:
             pattern = fields.string("pattern", nullable=True, pattern=_ID_PATTERN)
             if (style == "pattern") != (pattern is not None):
                 raise MalformedHeader(f"{fields.path('pattern')} is required by style 'pattern' only")
-            if pattern is not None and len(_ID_UNIT.findall(pattern)) > PATTERN_UNITS:
-                raise MalformedHeader(
-                    f"{fields.path('pattern')} is longer than {PATTERN_UNITS} units")
+            if pattern is not None:
+                _check_units(fields, "pattern", pattern)
             if (style == "sequence") != (value_type == "integer"):
                 raise MalformedHeader(f"{fields.path('style')}: integer ids use 'sequence'")
             if nullable:
@@ -274,6 +292,16 @@ class Column:
         if column.modelled and column.num_tokens < 1:
             raise MalformedHeader(f"column {name!r} has no tokens")
         return column
+
+
+def pattern_units(template: str) -> int:
+    """Units of an id pattern or filler template (``\\c`` counts as one)."""
+    return len(_ID_UNIT.findall(template))
+
+
+def _check_units(fields: Fields, key: str, template: str) -> None:
+    if pattern_units(template) > PATTERN_UNITS:
+        raise MalformedHeader(f"{fields.path(key)} is longer than {PATTERN_UNITS} units")
 
 
 def _categories(fields: Fields, value_type: str) -> list[Any]:

@@ -25,7 +25,8 @@ Randomness. PCG64 seeded by ``SeedSequence`` over six 32-bit words: seed
 low, seed high, block low, block high, round, stream. Fixed width matters:
 ``SeedSequence`` ignores trailing zero words and splits big integers into
 several words, so variable-length keys can collide. Streams: 0 the model's
-tokens, 1 values drawn inside numeric/datetime bins, 2 fresh identifiers,
+tokens, 1 values drawn inside numeric/datetime bins and the fillers of
+text columns' rare rows (columns in schema order), 2 fresh identifiers,
 3 a mixture's choice of source for each candidate. A mixture gives its
 source ``k`` the seed :func:`child_seed` ``(seed, k)`` (the first 63 bits
 of the words seed low, seed high, k low, k high, 0, 0xFFFFFFFF) with the

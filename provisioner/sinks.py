@@ -31,7 +31,7 @@ import numpy as np
 from provisioner._atomic import atomic_output
 from provisioner.decode import category_labels
 from provisioner.errors import ConfigError, MissingDependency
-from provisioner.schema import Column
+from provisioner.schema import Column, pattern_units
 from provisioner.table import Table
 from provisioner.timezones import fixed_tzinfo, offset_text, utc_offsets
 
@@ -54,6 +54,8 @@ def row_text_chars(columns: tuple[Column, ...]) -> int:
         if column.kind == "categorical":
             longest = max((len(str(v)) for v in category_labels(column) if v is not None),
                           default=0)
+            if column.filler is not None:  # a unit is one character
+                longest = max(longest, pattern_units(column.filler))
         elif column.kind == "id":
             longest = 32 if column.style == "uuid" else (
                 20 if column.style == "sequence" else len(column.pattern or ""))
@@ -168,7 +170,8 @@ def _text_formatter(column: Column, formula_guard: bool = True
 
         return integers
 
-    if column.kind == "categorical" and column.value_type == "string":
+    if column.kind == "categorical" and column.value_type == "string" \
+            and column.filler is None:
         known = [label for label in category_labels(column) if label is not None]
         if all(cell(label) == label for label in known):
             # every label is CSV-safe as it is: one C-level pass for nulls
@@ -180,8 +183,9 @@ def _text_formatter(column: Column, formula_guard: bool = True
 
             return plain_labels
 
-    if column.kind == "id":
-        # fresh values, each seen once: a cache would only grow
+    if column.kind == "id" or column.filler is not None:
+        # fresh values (identifiers, a text column's fillers), each seen
+        # once: a cache would only grow
 
         def identifiers(values: np.ndarray) -> list[str]:
             return ["" if v is None else cell(v) for v in values.tolist()]

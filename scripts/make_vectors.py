@@ -1223,6 +1223,73 @@ def _(c: Ctx) -> bytes:
     return c.sign(h)
 
 
+def _filled(c: Ctx, filler: Any, column: str = "color", rare: Any = ...) -> bytes:
+    h = c.header()
+    target = c.column(h, column)
+    target["filler"] = filler
+    if rare is not ...:
+        target["rare_label"] = rare
+    return c.sign(h)
+
+
+@vector("text-filler", "ok", "column-filler",
+        "a text column: the rare token decodes to fillers such as 'text-qzkw'")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "te\\xt-aaaa")
+
+
+@vector("text-filler-128-escaped", "ok", "column-filler",
+        "a filler of 128 units written in 256 characters (all escaped)")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "\\a" * 128)
+
+
+@vector("text-filler-129", "malformed_header", "column-filler",
+        "a filler of 129 units: a reader must bound what one row can hold")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "a" * 129)
+
+
+@vector("text-filler-empty", "malformed_header", "column-filler", "an empty filler")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "")
+
+
+@vector("text-filler-lone-backslash", "malformed_header", "column-filler",
+        "a filler ending with a lone backslash")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "Aa\\")
+
+
+@vector("text-filler-nil", "malformed_header", "column-filler", "a filler that is nil")
+def _(c: Ctx) -> bytes:
+    return _filled(c, None)
+
+
+@vector("text-filler-not-string", "malformed_header", "column-filler",
+        "a filler that is an integer")
+def _(c: Ctx) -> bytes:
+    return _filled(c, 7)
+
+
+@vector("text-filler-without-rare", "malformed_header", "column-filler",
+        "a filler on a string column without a rare token")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "aaaa", rare=None)
+
+
+@vector("text-filler-on-boolean", "malformed_header", "column-filler",
+        "a filler on a boolean column (no rare token)")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "aaaa", column="vip")
+
+
+@vector("filler-on-id", "malformed_header", "column-filler",
+        "a filler on an id column")
+def _(c: Ctx) -> bytes:
+    return _filled(c, "aaaa", column="customer")
+
+
 @vector("id-pattern-129", "malformed_header", "column-id",
         "an id pattern of 129 units")
 def _(c: Ctx) -> bytes:

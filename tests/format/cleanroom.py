@@ -417,7 +417,8 @@ def check_column(c: Any, strict: bool) -> int | None:
              "id": {"style", "pattern"}}.get(kind) if isinstance(kind, str) else None
     if extra is None:
         raise Reject(bad, "kind")
-    keys(c, common | extra, {"timezone"} if kind == "datetime" else set(), strict, bad)
+    optional = {"datetime": {"timezone"}, "categorical": {"filler"}}.get(kind, set())
+    keys(c, common | extra, optional, strict, bad)
     vt = c["value_type"]
     allowed = {"categorical": ("string", "boolean", "integer"), "numeric": ("integer", "float"),
                "datetime": ("datetime",), "id": ("integer", "string")}[kind]
@@ -440,6 +441,10 @@ def check_column(c: Any, strict: bool) -> int | None:
             raise Reject(bad, "duplicate category")
         if rare is not None and not (vt == "string" and text(rare, 0, 256)):
             raise Reject(bad, "rare")
+        if "filler" in c:  # 6.2, from its text: a template of 6.5, only with a rare token
+            if not (vt == "string" and rare is not None
+                    and 1 <= template_units(c["filler"]) <= 128):
+                raise Reject(bad, "filler")
         n = len(cats) + (rare is not None) + null
     elif kind in ("numeric", "datetime"):
         if kind == "numeric":
@@ -492,18 +497,7 @@ def check_column(c: Any, strict: bool) -> int | None:
                 or (vt == "integer") != (style == "sequence"):
             raise Reject(bad, "id")
         if style == "pattern":
-            if not isinstance(pattern, str):
-                raise Reject(bad, "pattern")
-            units, i = 0, 0
-            while i < len(pattern):
-                if pattern[i] == "\\":
-                    if i + 1 >= len(pattern):
-                        raise Reject(bad, "lone backslash")
-                    i += 2
-                else:
-                    i += 1
-                units += 1
-            if not 1 <= units <= 128:
+            if not 1 <= template_units(pattern) <= 128:
                 raise Reject(bad, "pattern units")
         elif pattern is not None:
             raise Reject(bad, "pattern")
@@ -511,6 +505,23 @@ def check_column(c: Any, strict: bool) -> int | None:
     if n < 1:
         raise Reject(bad, "no tokens")
     return n
+
+
+def template_units(pattern: Any) -> int:
+    """Units of a 6.5 template (``\\`` and the next character are one); -1 when
+    it is not a string or ends with a lone ``\\``."""
+    if not isinstance(pattern, str):
+        return -1
+    units, i = 0, 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            if i + 1 >= len(pattern):
+                return -1
+            i += 2
+        else:
+            i += 1
+        units += 1
+    return units
 
 
 def check_privacy(pv: Any, cols: list, strict: bool) -> None:

@@ -47,6 +47,13 @@ def categorical(name: str, categories: Sequence, *, rare: str | None = None,
                   categories=tuple(categories), rare_label=rare)
 
 
+def text(name: str, categories: Sequence, *, filler: str = "te\\xt-aaaaaaaa",
+         nullable: bool = False) -> Column:
+    """A text column: frequent values, and a filler for every other row."""
+    return Column(name, "categorical", "string", nullable, "dp",
+                  categories=tuple(categories), rare_label="__rare__", filler=filler)
+
+
 def numeric(name: str, edges: Sequence[float], *, value_type: str = "integer",
             decimals: int = 0, nullable: bool = False) -> Column:
     cells = len(edges) - 1
