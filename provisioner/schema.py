@@ -177,11 +177,6 @@ class Column:
         return self.kind != "id"
 
     @property
-    def shown_kind(self) -> str:
-        """The kind users see: ``text`` for a categorical column with a filler."""
-        return "text" if self.filler is not None else self.kind
-
-    @property
     def num_tokens(self) -> int:
         if self.kind == "categorical":
             base = len(self.categories) + (self.rare_label is not None)

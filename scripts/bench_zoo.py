@@ -368,10 +368,12 @@ def cache_path(cache: Path, *key: Any) -> Path:
 
 
 def run_hzg(train_csv: Path, n: int, epsilon: float | None, root: str | None,
-            config: dict[str, Any] | None = None) -> Any:
+            config: dict[str, Any] | None = None,
+            kinds: dict[str, str] | None = None) -> Any:
     from scripts.hzg_runner import fit_and_sample
 
-    schema = {"columns": {ID_COLUMN: {"kind": "id"}}}
+    schema = {"columns": {ID_COLUMN: {"kind": "id"},
+                          **{c: {"kind": k} for c, k in (kinds or {}).items()}}}
     return fit_and_sample(str(train_csv), n, epsilon=epsilon, delta=DELTA, schema=schema,
                           config=config, root=root)
 
@@ -464,7 +466,8 @@ def evaluate_table(name: str, path: Path, args: Any, out: list[dict[str, Any]]) 
             started = time.perf_counter()
             try:
                 if what == "hzg":
-                    result = run_hzg(train_csv, n, eps, who, args.recipe)
+                    result = run_hzg(train_csv, n, eps, who, args.recipe,
+                                     args.declared.get(name))
                     raw, fit, schema = result.frame, result.fit_seconds, result.schema
                     for line in result.notices:
                         print(f"  {'':<22}notice: {line[:150]}", flush=True)
@@ -487,6 +490,7 @@ def evaluate_table(name: str, path: Path, args: Any, out: list[dict[str, Any]]) 
             row = {"table": name, "generator": label, "epsilon": eps,
                    "tvd_1way": float(np.mean(list(one.values()))),
                    "tvd_2way": float(np.mean(list(two.values()))),
+                   "tvd_1way_columns": one,
                    "indep_1way": base["tvd_1way"], "indep_2way": base["tvd_2way"],
                    "tstr": tstr(synth, hold, target, coder),
                    "tstr_real": tstr_real, "fit_seconds": fit,
@@ -506,6 +510,22 @@ def evaluate_table(name: str, path: Path, args: Any, out: list[dict[str, Any]]) 
                                                       for p, v in row["worst_pairs"]))
             for c, (v, why) in row["loud"].items():
                 print(f"      1-way {v:.3f} {c}: {why}")
+            for c in args.declared.get(name, {}):
+                print(f"      {c}: {released_share(raw, schema, c)}")
+
+
+def released_share(raw: Any, schema: dict[str, Any] | None, name: str) -> str:
+    """What a declared column's synthetic values are: released values, the
+    rare label, or made-up fillers."""
+    column = next((c for c in (schema or {}).get("columns", []) if c["name"] == name), None)
+    if column is None or column["kind"] != "categorical":
+        return "not a categorical/text column in this bundle"
+    values = raw[name].dropna().astype(str)
+    released = values.isin([str(v) for v in column["categories"]]).mean()
+    rare = (values == column["rare_label"]).mean() if column["rare_label"] else 0.0
+    return (f"{len(column['categories'])} released values make {released:.1%} of rows, "
+            f"{column['rare_label']} {rare:.1%}, fillers {1 - released - rare:.1%}"
+            + (f" (filler {column['filler']})" if column.get("filler") else ""))
 
 
 def summary(results: list[dict[str, Any]]) -> None:
@@ -555,8 +575,18 @@ def main() -> int:
                         help="a recipe setting for HZG's fits (TrainConfig keys, "
                              "privacy.KEY for the budget split), e.g. "
                              "privacy.metadata_share=0.2; repeatable")
+    parser.add_argument("--declare", action="append", default=[], metavar="TABLE.COLUMN=KIND",
+                        help="declare a column's kind in HZG's schema file, e.g. "
+                             "movies.title=text; repeatable")
     args = parser.parse_args()
     args.recipe = recipe_overrides(args.overrides)
+    args.declared = {}
+    for pair in args.declare:
+        where, _, kind = pair.partition("=")
+        table, _, column = where.partition(".")
+        if not (table and column and kind):
+            raise SystemExit(f"bench_zoo: --declare wants TABLE.COLUMN=KIND, not {pair!r}")
+        args.declared.setdefault(table, {})[column] = kind
     if not args.zoo.is_dir():
         print(f"bench_zoo: zoo folder {args.zoo} not found; pass --zoo DIR with the "
               "NAME.csv.gz tables (see the zoo's README)", file=sys.stderr)

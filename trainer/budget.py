@@ -235,6 +235,7 @@ class _DeclaredTable:
 
 # the value types that change which histograms a kind needs
 _VALUE_TYPES = {"categorical": ("string", "boolean", "integer"),
+                "text": ("string",),
                 "numeric": ("integer", "float"),
                 "id": ("integer", "string"),
                 "datetime": ("datetime",)}
@@ -249,7 +250,7 @@ def _declared_table(declared: Any) -> _DeclaredTable:
         if d.kind is None:
             problems.append(f"{name!r} has no kind")
             continue
-        value_type = d.value_type or ("datetime" if d.kind == "datetime" else None)
+        value_type = d.value_type or {"datetime": "datetime", "text": "string"}.get(d.kind)
         if value_type not in _VALUE_TYPES[d.kind]:
             problems.append(f"{name!r} needs value_type = one of {_VALUE_TYPES[d.kind]}")
             continue

@@ -299,7 +299,7 @@ def _parse_text(cells: np.ndarray, null: np.ndarray, value_type: str, *, kind: s
 def _text_parser(value_type: str, kind: str, fmt: str | None, unit: str | None,
                  unique: Sequence[str]):
     """A function text -> value (None: does not parse), or a ready dict."""
-    if kind in ("categorical", "id") and value_type == "string":
+    if kind in ("categorical", "text", "id") and value_type == "string":
         return lambda s: s
     if value_type == "boolean":
         return lambda s: _BOOL.get(s.strip().lower())

@@ -75,7 +75,7 @@ class ColumnType:
     """What a column is: the outcome of declarations or of the DP decision.
 
     Attributes:
-      kind: categorical, numeric, datetime or id.
+      kind: categorical, text (declared free text), numeric, datetime or id.
       value_type: see ``provisioner.schema.Column``.
       format: datetime text format (None for datetime storage: ISO output).
       unit: datetime tick unit.
@@ -182,6 +182,8 @@ def _declared_kind(column: RawColumn, d: ColumnDeclaration) -> str | None:
 def _storage_value_type(column: RawColumn, kind: str) -> str | None:
     """The value type a storage type fixes for ``kind`` (None: to decide)."""
     storage = column.storage
+    if kind == "text":
+        return "string"  # free text is text whatever its storage
     if storage == "boolean":
         return "boolean" if kind == "categorical" else "string"
     if storage == "integer":

@@ -14,6 +14,10 @@ A schema file is TOML or JSON with one entry per column::
     rare = true              # other values may occur: keep a rare token
     nullable = true
 
+    [columns.title]
+    kind = "text"            # free text: frequent values kept, others get fillers
+    pattern = "AA-9999"      # optional: the fillers' public shape
+
     [columns.education-num]
     determined_by = "education"   # a function of education: generated from it
 
@@ -40,9 +44,10 @@ from provisioner._files import TEXT_FILE_LIMIT, read_capped
 from provisioner.errors import SchemaFileError
 from provisioner.schema import DATETIME_UNITS
 
-KINDS = ("categorical", "numeric", "datetime", "id")
+KINDS = ("categorical", "text", "numeric", "datetime", "id")
 VALUE_TYPES = {
     "categorical": ("string", "boolean", "integer"),
+    "text": ("string",),
     "numeric": ("integer", "float"),
     "datetime": ("datetime",),
     "id": ("integer", "string"),
@@ -266,6 +271,12 @@ def draft_schema(table: Any, *, with_values: bool = False) -> str:
     for column in table.columns:
         lines.append("")
         lines.append(f"[columns.{json.dumps(column.name)}]")
+        if _looks_like_free_text(column):
+            lines.append("# most values are held by one row each (names, titles, comments):")
+            lines.append("# as text, the frequent ones are kept and the rest get made-up strings")
+            lines.append('kind = "text"')
+            lines.append('value_type = "string"')
+            continue
         lines.append(f"kind = {_toml_value(column.kind)}")
         lines.append(f"value_type = {_toml_value(column.value_type)}")
         if column.kind == "datetime" and column.format is not None:
@@ -289,6 +300,28 @@ def draft_schema(table: Any, *, with_values: bool = False) -> str:
             if column.decimals is not None:
                 lines.append(f"decimals = {int(np.max(column.decimals[present]))}")
     return "\n".join(lines) + "\n"
+
+
+def _looks_like_free_text(column: Any) -> bool:
+    """For the draft (exact, like all of it): a string column whose values are
+    mostly held by one row each, and, for one typed as an id, mostly contain
+    a space (identifiers do not)."""
+    from collections import Counter
+
+    if column.value_type != "string" or column.kind not in ("categorical", "id"):
+        return False
+    values = [v for v in column.values[~column.null].tolist()]
+    if not values:
+        return False
+    counts = Counter(values)
+    singletons = sum(1 for v in values if counts[v] == 1)
+    if singletons <= FREE_TEXT_SHARE * len(values):
+        return False
+    return column.kind == "categorical" or \
+        sum(" " in v for v in values) > FREE_TEXT_SHARE * len(values)
+
+
+FREE_TEXT_SHARE = 0.5
 
 
 def _plain(value: Any) -> int | float:

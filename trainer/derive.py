@@ -27,9 +27,12 @@ from trainer.releases.record import MAIN_PHASE, Release
 from trainer.releases.stage_a import NULL_Z, StageA, run_stage_a
 from trainer.releases.stage_b import run_stage_b
 
-__all__ = ("RARE_LABEL", "DerivedMetadata", "derive_metadata")
+__all__ = ("RARE_LABEL", "TEXT_FILLER", "DerivedMetadata", "derive_metadata")
 
 RARE_LABEL = "__rare__"
+# A text column's filler when no shape is declared or survives selection:
+# "text-" and eight random lowercase letters (HZG.md 6.5 grammar; x escaped)
+TEXT_FILLER = "te\\xt-aaaaaaaa"
 RARE_Z = 2.0  # the rare token is kept when its noisy count exceeds 2 standard deviations
 MOSTLY_RARE = 0.5  # above this noisy share of rare values, tell the owner
 
@@ -136,6 +139,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     for column in table.columns:
         d = declared.get(column.name)
         touched = (column.name in needs.vocab or column.name in needs.ranged
+                   or column.name in needs.shapes
                    or column.name in needs.fine or column.origin != "declared")
         # "public" means declared (schema file or storage type), nothing else
         origin = ("dp" if dp else "exact") if touched else "public"
@@ -146,18 +150,21 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
         else:
             bar = NULL_Z * stage_a.null_sigmas.get(column.name, 0.0)
             nullable = stage_a.null_counts.get(column.name, 0.0) > bar
-        if column.kind == "categorical":
+        if column.kind in ("categorical", "text"):
+            filler = None
+            if column.kind == "text":
+                filler = d.pattern or stage_a.patterns.get(column.name) or TEXT_FILLER
             if column.value_type == "boolean":
                 categories: Sequence[Any] = (False, True)
                 rare = None
             elif d.categories is not None:
                 categories = d.categories
-                rare = RARE_LABEL if d.rare else None
+                rare = RARE_LABEL if d.rare or filler else None
             else:
                 categories = stage_a.categories[column.name]
                 rare = RARE_LABEL
             out = Column(column.name, "categorical", column.value_type, nullable, origin,
-                         categories=tuple(categories), rare_label=rare)
+                         categories=tuple(categories), rare_label=rare, filler=filler)
             counts = stage_a.category_counts.get(column.name)
             if not nullable:
                 # any null cell becomes the most frequent released value (DP
@@ -176,13 +183,14 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                                    np.asarray([sigma**2] * len(counts) + [rest_var]),
                                    np.asarray([False] * len(counts) + [empty])),
                     nullable, fallback.get(column.name), null_count, null_var)
-                if rows_noisy > 0 and rest > MOSTLY_RARE * rows_noisy:
+                if rows_noisy > 0 and rest > MOSTLY_RARE * rows_noisy and filler is None:
                     notices.append(
                         f"column {column.name!r}: about {rest / rows_noisy:.0%} of rows "
                         f"(a noisy estimate) hold values too rare to release at this "
                         f"budget and come out as {RARE_LABEL}; if its values are public, "
-                        "declare them (categories = [...] in the schema file), or give "
-                        "it a higher epsilon")
+                        "declare them (categories = [...] in the schema file); if it is "
+                        "free text (names, titles, comments), declare kind = \"text\" "
+                        "to get made-up strings instead; or give it a higher epsilon")
         elif column.kind in ("numeric", "datetime"):
             grid = grids[column.name]
             decimals = 0
@@ -241,9 +249,10 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
              "range_sigma": noise.range_sigma, "threshold": noise.threshold,
              "atom_threshold": noise.atom_threshold,
              "threshold_delta_per_column": noise.threshold_delta,
-             "partition_selection_columns": len(needs.partition)},
-            tuple(sorted(set(needs.vocab) | set(needs.ranged))), z_a,
-            extra_delta=noise.threshold_delta * len(needs.partition)))
+             "partition_selection_columns": len(needs.partition),
+             "partition_selections": needs.selections},
+            tuple(sorted(set(needs.vocab) | set(needs.shapes) | set(needs.ranged))), z_a,
+            extra_delta=noise.threshold_delta * needs.selections))
     z_b = needs.stage_b_multiplier(noise)
     if z_b is not None:
         releases.append(Release(

@@ -233,7 +233,7 @@ def metadata_share(privacy: PrivacyConfig, needs: Needs) -> float:
     Privacy:
       Data-independent: the columns come from kinds and declarations.
     """
-    columns = len(set(needs.vocab) | set(needs.ranged) | set(needs.fine))
+    columns = len(set(needs.vocab) | set(needs.shapes) | set(needs.ranged) | set(needs.fine))
     wide = privacy.metadata_share * columns / METADATA_REFERENCE_COLUMNS
     return min(max(privacy.metadata_share, wide),
                max(privacy.wide_metadata_share, privacy.metadata_share))
@@ -252,13 +252,13 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
         raise ConfigError("internal: plan the main phase with a resolved delta")
     delta = privacy.delta
     main_epsilon = privacy.epsilon - first.epsilon
-    threshold_delta = privacy.threshold_delta_share * delta if needs.partition else 0.0
+    threshold_delta = privacy.threshold_delta_share * delta if needs.selections else 0.0
     main_delta = delta - threshold_delta - first.delta
     # Gaussian-equivalent budget of the main phase, split in squared units
     # (the way independent Gaussian mechanisms compose).
     mu = 1.0 / gaussian_multiplier_for(main_epsilon, main_delta)
     meta = metadata_share(privacy, needs) * mu**2
-    has_a = bool(needs.vocab or needs.range_histograms)
+    has_a = bool(needs.vocab or needs.shapes or needs.range_histograms)
     has_b = bool(needs.stage_b_histograms)
     share_a = (privacy.vocabulary_share if has_b else 1.0) if has_a else 0.0
     share_b = (1.0 - share_a) if has_b else 0.0
@@ -270,7 +270,7 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
         range_sigma = r * vocab_sigma
     if has_b:
         grid_sigma = math.sqrt(needs.stage_b_histograms / (share_b * meta))
-    per_column = threshold_delta / len(needs.partition) if needs.partition else 1e-12
+    per_column = threshold_delta / needs.selections if needs.selections else 1e-12
     noise = MetadataNoise(count_scale=first.laplace_scale("row-count"),
                           vocab_sigma=vocab_sigma, range_sigma=range_sigma,
                           grid_sigma=grid_sigma, threshold_delta=per_column)

@@ -99,7 +99,7 @@ def schema_facts(schema: Schema) -> list[tuple]:
     return [(c.name, c.kind, c.value_type, c.nullable, c.metadata,
              tuple(sorted(map(repr, c.categories))),
              c.rare_label, c.decimals if c.kind == "numeric" else None, c.unit, c.format,
-             c.style, c.pattern) for c in schema.columns]
+             c.style, c.pattern, c.filler) for c in schema.columns]
 
 
 def mechanism_facts(privacy: PrivacyStatement) -> list[tuple]:
@@ -135,11 +135,11 @@ def sgd_follows_the_released_count(privacy: PrivacyStatement, schema: Schema) ->
     assert sgd["planned_steps"] == plan.steps
 
 
-def run(path):
+def run(path, declarations=None):
     with seeded_noise_for_tests(SEED):
-        bundle = train(path, CONFIG)
+        bundle = train(path, CONFIG, declarations=declarations)
     with seeded_noise_for_tests(SEED):
-        prepared = prepare_run(path, CONFIG)
+        prepared = prepare_run(path, CONFIG, declarations=declarations)
     schema = Schema.from_plain(bundle.schema)
     privacy = PrivacyStatement.from_plain(bundle.privacy)
     return schema, privacy, prepared
@@ -205,3 +205,52 @@ def test_one_added_row_changes_nothing_but_noise(text_base, tmp_path, column, ce
         values, values2 = before.values, after.values[:N]
         assert values.tolist() == values2.tolist() if values.dtype == object else \
             np.array_equal(values, values2, equal_nan=True)
+
+
+# A declared text column (free text: frequent values, fillers for the rest).
+# Its fillers' shape is a partition selection over the values not released:
+# a title held by one row, or a new shape, must change nothing.
+TEXT_KIND = {"columns": {"title": {"kind": "text"}}}
+TITLE_CASES = [
+    ("a title nobody else has", "The Lonely Zebra 77"),
+    ("a new shape", "!!! ~~~ ???"),
+    ("a frequent title", "Heat"),
+    ("a null", ""),
+]
+
+
+def title_table(rng: np.random.Generator) -> dict[str, list[str]]:
+    u = rng.random(N)
+    return {
+        "age": [str(v) for v in rng.integers(18, 91, N)],
+        "cust": [f"C-{i:05d}" for i in range(N)],
+        "title": ["Heat" if x < 0.3 else "Up" if x < 0.5 else f"night {i} of winter"
+                  for i, x in enumerate(u)],
+    }
+
+
+@pytest.fixture(scope="module")
+def title_base(tmp_path_factory):
+    from trainer.declarations import Declarations
+
+    columns = title_table(np.random.default_rng(1))
+    path = tmp_path_factory.mktemp("titles") / "d.csv"
+    write_csv(path, columns)
+    declared = Declarations.from_plain(TEXT_KIND)
+    return columns, declared, run(path, declared)
+
+
+@pytest.mark.parametrize("case, cell", TITLE_CASES, ids=[c for c, _ in TITLE_CASES])
+def test_one_added_row_changes_nothing_in_a_text_column(title_base, tmp_path, case, cell):
+    columns, declared, (schema, privacy, prepared) = title_base
+    title = schema.column("title")
+    assert title.filler == "aaaaa 999 aa aaaaaa" and set(title.categories) == {"Heat", "Up"}
+    path = tmp_path / "d_plus_one.csv"
+    write_csv(path, plus_one_row(columns, "title", cell))
+    schema2, privacy2, prepared2 = run(path, declared)
+    assert schema_facts(schema2) == schema_facts(schema)
+    assert mechanism_facts(privacy2) == mechanism_facts(privacy)
+    for p, sch in ((privacy, schema), (privacy2, schema2)):
+        sgd_follows_the_released_count(p, sch)
+    before, after = prepared.typed.column("title"), prepared2.typed.column("title")
+    assert before.values.tolist() == after.values[:N].tolist()

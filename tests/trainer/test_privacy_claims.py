@@ -48,6 +48,7 @@ DECLARED = {"columns": {
                "decimals": 1},
     "member": {"kind": "categorical", "value_type": "boolean", "nullable": False},
     "code": {"kind": "categorical", "categories": ["a", "b", "c"], "nullable": False},
+    "note": {"kind": "text"},                           # its fillers' shape is released
 }}
 # the columns whose type no declaration fixes: the typing release covers them
 UNDECLARED_TYPES = {"age", "city", "joined", "cust", "score"}
@@ -65,6 +66,7 @@ def table_columns(rng: np.random.Generator) -> dict[str, list[str | None]]:
         "member": [("true", "false")[int(v)] for v in rng.integers(0, 2, N)],
         "code": [str(v) for v in rng.choice(["a", "b", "c"], N)],
         "cust": [f"K{i:06d}" for i in range(N)],
+        "note": [("ok", "late")[i % 2] if i % 3 else f"seen on day {i}" for i in range(N)],
         "score": [f"{v:.2f}" for v in rng.normal(50, 10, N)],
     }
 
@@ -105,13 +107,18 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
     whole range, then a zoom) per numeric or datetime column without
     declared edges.
     """
-    counts = {"vocab": 0, "range": 0, "fine": 0, "partition": 0}
+    counts = {"vocab": 0, "range": 0, "fine": 0, "partition": 0, "selections": 0}
     for column in schema.columns:
         d = declared.get(column.name)
         if column.kind == "categorical":
             values = column.value_type != "boolean" and d.categories is None
             counts["vocab"] += values or d.nullable is None
             counts["partition"] += values
+            # a text column (one with a filler) also releases its fillers'
+            # shape unless a pattern is declared: a histogram and a selection
+            shape = column.filler is not None and d.pattern is None
+            counts["vocab"] += shape
+            counts["selections"] += shape
         elif column.kind in ("numeric", "datetime"):
             counts["fine"] += 2 * (d.edges is None)  # two looks: whole range, then zoom
             # a numeric column's exact values (point masses): at σ_range for
@@ -144,9 +151,11 @@ def test_every_release_states_the_sensitivity_of_the_declared_structure(trained)
         (recount["vocab"] / stage_a["vocab_sigma"] ** 2
          + recount["range"] / stage_a["range_sigma"] ** 2) ** -0.5)
     assert stage_a["partition_selection_columns"] == recount["partition"]
-    # partition selection: a quarter of δ in all, shared by those columns
+    selections = recount["partition"] + recount["selections"]
+    assert stage_a["partition_selections"] == selections
+    # partition selection: a quarter of δ in all, shared by the selections
     assert stage_a["extra_delta"] == pytest.approx(p.threshold_delta_share * DELTA)
-    assert stage_a["threshold_delta_per_column"] * recount["partition"] == pytest.approx(
+    assert stage_a["threshold_delta_per_column"] * selections == pytest.approx(
         p.threshold_delta_share * DELTA)
     stage_b = _mechanism(privacy, "metadata-stage-b").params
     assert stage_b["histograms"] == recount["fine"]

@@ -47,6 +47,10 @@ class Needs:
     # need less precision than a category (and a narrow integer range has a
     # cell per value anyway); a float's heaps (coordinates, 57.0) keep σ_vocab
     coarse_atoms: tuple[str, ...] = ()
+    # text columns whose filler shape is released: one more histogram at
+    # σ_vocab (character-class shapes of the values not released) with its
+    # own partition selection
+    shapes: tuple[str, ...] = ()
 
     @property
     def stage_b_histograms(self) -> int:
@@ -56,7 +60,13 @@ class Needs:
     @property
     def vocab_histograms(self) -> int:
         """Stage-A histograms at σ_vocab: value, null and shape counts."""
-        return len(self.vocab) - len(self.coarse_atoms)
+        return len(self.vocab) - len(self.coarse_atoms) + len(self.shapes)
+
+    @property
+    def selections(self) -> int:
+        """Partition selections: each adds ``threshold_delta`` to δ (one row can
+        bring one new value to each)."""
+        return len(self.partition) + len(self.shapes)
 
     @property
     def range_noise_histograms(self) -> int:
@@ -78,18 +88,21 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
     """Which columns need which release; depends on kinds and declarations only."""
     vocab, partition, ranged, fine, atoms, dependencies = [], [], [], [], [], []
     coarse_atoms: list[str] = []
+    shapes: list[str] = []
     range_histograms = 0
     kinds = {column.name: column.kind for column in table.columns}
     for column in table.columns:
         d = declared.get(column.name)
         if d.determined_by is not None:
             dependencies.append(_dependency(column, d.determined_by, kinds))
-        if column.kind == "categorical":
+        if column.kind in ("categorical", "text"):
             needs_values = column.value_type != "boolean" and d.categories is None
             if needs_values or d.nullable is None:
                 vocab.append(column.name)
             if needs_values:
                 partition.append(column.name)
+            if column.kind == "text" and d.pattern is None:
+                shapes.append(column.name)
         elif column.kind in ("numeric", "datetime"):
             if d.edges is None:
                 fine.append(column.name)
@@ -114,7 +127,7 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
             vocab.append(column.name)
             partition.append(column.name)
     return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine),
-                 tuple(atoms), tuple(dependencies), tuple(coarse_atoms))
+                 tuple(atoms), tuple(dependencies), tuple(coarse_atoms), tuple(shapes))
 
 
 def _dependency(column, source: str, kinds: dict[str, str]) -> tuple[str, str]:

@@ -6,7 +6,8 @@ value kept is a *point mass*, a value many rows share; an integer column's
 are counted at σ_range with their own threshold), null counts, coarse signed-log2 magnitude
 histograms and decimal-place histograms of numeric columns, yearly
 histograms of datetime columns, and the character-class shapes of string
-identifiers. Each row adds 1 to one cell of each histogram, so with noise
+identifiers and of the values of a text column that are not released (its
+fillers' shape). Each row adds 1 to at most one cell of each histogram, so with noise
 σ_h on histogram h the release is a Gaussian mechanism with effective noise
 multiplier ``(Σ_h 1/σ_h²)^(-1/2)``.
 
@@ -15,7 +16,11 @@ count ``1 + N(0, σ²)`` exceeds the threshold τ; τ is set so that this has
 probability ``threshold_delta`` per column, and one row can create one new
 value per column, so the release adds ``columns × threshold_delta`` to δ
 outside the accountant. Values below τ are never revealed, not even their
-number: they map to the column's *rare* token.
+number: they map to the column's *rare* token. A text column's shape
+histogram is a second selection (limit one shape), so it adds its own
+``threshold_delta``; it counts only the rows whose value was not released,
+which the first selection (already noisy) decides: adaptive composition of
+Gaussian releases, at the same cost.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -123,6 +129,10 @@ def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: 
                                                 options.max_categories)
                 out.categories[column.name] = kept
                 out.category_counts[column.name] = counts
+        if column.name in needs.shapes:
+            released = out.categories.get(column.name, d.categories or ())
+            out.patterns[column.name] = _select_pattern(column, noise, tau, stream,
+                                                        exclude=released)
         if column.name in needs.ranged:
             _stage_a_numeric(column, d, noise, rows_noisy, stream, out)
     return out
@@ -195,8 +205,16 @@ def id_shape(text: str) -> str:
 
 
 def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
-                    source: NoiseSource) -> str | None:
-    shapes = np.array([id_shape(str(v)) for v in column.values[~column.null]], dtype=object)
+                    source: NoiseSource, exclude: Sequence[Any] = ()) -> str | None:
+    """The most common character-class shape if it survives partition
+    selection (one row adds 1 to one shape), else None.
+
+    ``exclude``: values whose rows are left out (a text column's released
+    values: the filler stands for the others).
+    """
+    left_out = set(exclude)
+    shapes = np.array([id_shape(str(v)) for v in column.values[~column.null]
+                       if v not in left_out], dtype=object)
     kept, _ = partition_select(shapes, noise.vocab_sigma, tau, source, 1)
     if not kept or len(kept[0]) > 128:
         return None
