@@ -35,6 +35,7 @@ RARE_LABEL = "__rare__"
 TEXT_FILLER = "te\\xt-aaaaaaaa"
 RARE_Z = 2.0  # the rare token is kept when its noisy count exceeds 2 standard deviations
 MOSTLY_RARE = 0.5  # above this noisy share of rare values, tell the owner
+SHAPE_SHARE = 0.5  # a text column's released shape must cover this share of its rest
 
 
 def _null_estimate(stage_a: StageA, name: str, nullable: bool) -> tuple[float, float]:
@@ -151,9 +152,11 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
             bar = NULL_Z * stage_a.null_sigmas.get(column.name, 0.0)
             nullable = stage_a.null_counts.get(column.name, 0.0) > bar
         if column.kind in ("categorical", "text"):
-            filler = None
-            if column.kind == "text":
-                filler = d.pattern or stage_a.patterns.get(column.name) or TEXT_FILLER
+            counts = stage_a.category_counts.get(column.name)
+            null_count, null_var = _null_estimate(stage_a, column.name, nullable)
+            rest = rows_noisy - sum(counts or ()) - null_count
+            filler = _text_filler(column.name, d.pattern, stage_a, rest) \
+                if column.kind == "text" else None
             if column.value_type == "boolean":
                 categories: Sequence[Any] = (False, True)
                 rare = None
@@ -165,15 +168,12 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                 rare = RARE_LABEL
             out = Column(column.name, "categorical", column.value_type, nullable, origin,
                          categories=tuple(categories), rare_label=rare, filler=filler)
-            counts = stage_a.category_counts.get(column.name)
             if not nullable:
                 # any null cell becomes the most frequent released value (DP
                 # counts); set whether or not the column has nulls
                 fallback[column.name] = int(np.argmax(counts)) if counts else 0
             if counts is not None and rare is not None:
                 sigma = noise.vocab_sigma
-                null_count, null_var = _null_estimate(stage_a, column.name, nullable)
-                rest = rows_noisy - sum(counts) - null_count
                 rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
                 # the rare token only stands for values that were folded into
                 # it: when the released counts leave no clear rest, it is absent
@@ -264,6 +264,23 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                                                    for c in pair))), z_b))
     return DerivedMetadata(Schema(tuple(columns), rows=rows_noisy), tuple(releases), fallback,
                            marginals, tuple(notices), dependencies)
+
+
+def _text_filler(name: str, declared: str | None, stage_a: StageA, rest: float) -> str:
+    """A text column's filler: the declared pattern; else the released shape
+    when its noisy count is at least half the noisy number of rows it would
+    stand for (so that most fillers have the shape the rare values have: a
+    title column's commonest shape, one word of seven letters, holds a few
+    percent of its titles and is not used); else the public form.
+
+    Post-processing of stage A's counts and the row count.
+    """
+    if declared is not None:
+        return declared
+    shape = stage_a.patterns.get(name)
+    if shape is not None and stage_a.pattern_counts.get(name, 0.0) >= SHAPE_SHARE * rest:
+        return shape
+    return TEXT_FILLER
 
 
 def _unparsed_notices(table: TypedTable, stage_a: StageA) -> tuple[str, ...]:

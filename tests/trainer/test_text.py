@@ -74,6 +74,24 @@ def test_without_a_common_shape_the_filler_is_the_public_form():
     assert all(re.fullmatch(r"text-[a-z]{8}", v) for v in out)
 
 
+def test_a_shape_that_few_of_the_rare_rows_have_is_not_the_filler():
+    """One shape for 17% of the unreleased rows survives selection (500 rows,
+    noise σ=20) but would misdescribe the other 80%: the public form is used."""
+    rng = np.random.default_rng(7)
+    words = np.array(list("abcdefghij"))
+    cells = ["Heat" if i % 2 else f"Film{i}" if i % 10 == 0 else
+             "".join(rng.choice(words, rng.integers(3, 30))) + " " * int(rng.integers(0, 4))
+             for i in range(6000)]
+    derived = derive(cells)
+    column = derived.schema.column("title")
+    assert column.filler == TEXT_FILLER and "Heat" in column.categories
+    from trainer.releases import run_stage_a  # the shape itself was released
+    table = exact_types(RawTable.from_text({"title": cells}, "test"), TEXT)
+    stage_a = run_stage_a(table, TEXT, plan_needs(table, TEXT), NOISE, MetadataOptions(),
+                          table.num_rows, NoiseSource(np.random.default_rng(3)))
+    assert stage_a.patterns["title"] == "Aaaa9999"
+
+
 def test_a_declared_pattern_is_the_filler_and_costs_no_shape_histogram():
     declared = Declarations.from_plain({"columns": {"title": {"kind": "text",
                                                               "pattern": "T-9999"}}})

@@ -95,6 +95,8 @@ class StageA:
     decimals: dict[str, int] = dataclasses.field(default_factory=dict)
     atoms: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     patterns: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    # the noisy count of a text column's released shape
+    pattern_counts: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: MetadataNoise,
@@ -131,8 +133,8 @@ def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: 
                 out.category_counts[column.name] = counts
         if column.name in needs.shapes:
             released = out.categories.get(column.name, d.categories or ())
-            out.patterns[column.name] = _select_pattern(column, noise, tau, stream,
-                                                        exclude=released)
+            out.patterns[column.name], out.pattern_counts[column.name] = _select_pattern(
+                column, noise, tau, stream, exclude=released, with_count=True)
         if column.name in needs.ranged:
             _stage_a_numeric(column, d, noise, rows_noisy, stream, out)
     return out
@@ -205,20 +207,23 @@ def id_shape(text: str) -> str:
 
 
 def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
-                    source: NoiseSource, exclude: Sequence[Any] = ()) -> str | None:
+                    source: NoiseSource, exclude: Sequence[Any] = (),
+                    with_count: bool = False) -> Any:
     """The most common character-class shape if it survives partition
     selection (one row adds 1 to one shape), else None.
 
     ``exclude``: values whose rows are left out (a text column's released
-    values: the filler stands for the others).
+    values: the filler stands for the others). ``with_count``: return
+    (shape, its noisy count), the count 0 when none survives.
     """
     left_out = set(exclude)
     shapes = np.array([id_shape(str(v)) for v in column.values[~column.null]
                        if v not in left_out], dtype=object)
-    kept, _ = partition_select(shapes, noise.vocab_sigma, tau, source, 1)
-    if not kept or len(kept[0]) > 128:
-        return None
-    return kept[0]
+    kept, counts = partition_select(shapes, noise.vocab_sigma, tau, source, 1)
+    pattern = kept[0] if kept and len(kept[0]) <= 128 else None
+    if with_count:
+        return pattern, counts[0] if pattern is not None else 0.0
+    return pattern
 
 
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
