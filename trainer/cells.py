@@ -15,11 +15,14 @@ Text classes: ``null``; ``boolean`` (true/false in any case); ``integer``;
 ``integer-leading-zero`` (``040``, a code rather than a number);
 ``decimal-integral`` (``3.0``, ``1e3``); ``decimal-fractional`` (``39.5``);
 one class per supported datetime format (day/month and month/day slashes
-share three: ``dmy``, ``mdy`` and ``dmy-or-mdy``); ``text-first`` and
-``text-repeat`` (the first cell holding a value, and the others: their
-counts are a column's number of distinct values and the rest). Adding a row
-moves exactly one count of each column by one: the first occurrence of a
-value is a function of the multiset of cells, not of row order.
+share three: ``dmy``, ``mdy`` and ``dmy-or-mdy``); ``text-first``,
+``prose-first`` and ``text-repeat`` (the first cell holding a value, split
+by whether the value is *prose*: at least 8 characters with a space inside,
+as titles, names and comments are; and the others: the first two count a
+column's distinct values and the last the rest). Adding a row moves exactly
+one count of each column by one: the first occurrence of a value is a
+function of the multiset of cells, not of row order, and whether a value is
+prose depends on the value alone.
 """
 
 from __future__ import annotations
@@ -64,9 +67,10 @@ _TEXT_CLASSES = (
     "decimal-fractional",
     *(f"datetime {f}" for f in DATETIME_FORMATS if f not in (_DMY, _MDY)),
     "datetime dmy", "datetime mdy", "datetime dmy-or-mdy",
-    "text-first", "text-repeat",
+    "text-first", "prose-first", "text-repeat",
 )
-_STRING_CLASSES = ("null", "text-first", "text-repeat")
+_STRING_CLASSES = ("null", "text-first", "prose-first", "text-repeat")
+PROSE_CHARS = 8
 _FLOAT_CLASSES = ("null", "integral", "fractional")
 _DATETIME_CLASSES = ("null", "day", "second", "subsecond")
 TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000}
@@ -126,6 +130,12 @@ def _text_class(text: str) -> str:
     return "text"
 
 
+def is_prose(text: str) -> bool:
+    """At least PROSE_CHARS characters with a space inside (one value alone)."""
+    s = text.strip()
+    return len(s) >= PROSE_CHARS and any(ch.isspace() for ch in s)
+
+
 def _strptime_ok(text: str, fmt: str) -> bool:
     try:
         dt.datetime.strptime(text, fmt)
@@ -153,13 +163,14 @@ def cell_classes(storage: str, cells: np.ndarray, null: np.ndarray,
         for value, count in Counter(cells[present].tolist()).items():
             kind = _text_class(value)
             if kind == "text":
-                counts[index["text-first"]] += 1
+                counts[index["prose-first" if is_prose(value) else "text-first"]] += 1
                 counts[index["text-repeat"]] += count - 1
             else:
                 counts[index[kind]] += count
     elif storage == "string":
-        distinct = len(set(cells[present].tolist()))
-        counts[1:] = [distinct, int(present.sum()) - distinct]
+        distinct = set(cells[present].tolist())
+        prose = sum(1 for value in distinct if is_prose(str(value)))
+        counts[1:] = [len(distinct) - prose, prose, int(present.sum()) - len(distinct)]
     elif storage == "float":
         values = cells[present]
         integral = np.isfinite(values) & (values == np.round(values))

@@ -30,9 +30,11 @@ so clean columns pass even when the noise is large):
    when fractional numbers are clearly fewer than 0.5%), or categorical
    text when more than 2% carry a leading zero (codes such as zip codes);
    a datetime format -> datetime (day/month vs month/day by which has more
-   unambiguous cells); text -> an identifier when nearly every value is
-   distinct (judged only when that share's noise is under 15%), else
-   categorical.
+   unambiguous cells); text -> free text (kind ``text``) when values
+   held by one row each and written as prose (8+ characters with a space)
+   are clearly more than half of the cells, else an identifier when nearly
+   every value is distinct (judged only when that share's noise is under
+   15%), else categorical.
 4. If nothing is accepted: categorical text.
 
 Integer columns are numeric unless declared ``kind = "id"``: uniqueness alone
@@ -67,7 +69,9 @@ FRACTIONAL_SHARE = 0.005
 _KIND_OF_VALUE_TYPE = {"string": "categorical", "boolean": "categorical",
                        "integer": "numeric", "float": "numeric", "datetime": "datetime"}
 _NUMBER = ("integer", "integer-leading-zero", "decimal-integral", "decimal-fractional")
-_TEXT = ("text-first", "text-repeat")
+_TEXT = ("text-first", "prose-first", "text-repeat")
+_DISTINCT = ("text-first", "prose-first")
+PROSE_SHARE = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,8 +282,14 @@ class _Shares:
 
     def distinct(self) -> bool:
         """Nearly every value distinct, judged only when the noise is small."""
-        share, sd = self.of(("text-first",))
+        share, sd = self.of(_DISTINCT)
         return sd <= ID_MAX_SD and share >= max(ID_SHARE, ACCEPT - MARGIN_SD * sd)
+
+    def prose(self) -> bool:
+        """Free text: values held by one row each and written as prose (8+
+        characters with a space) are clearly more than half of the cells."""
+        share, sd = self.of(("prose-first",))
+        return share > PROSE_SHARE + MARGIN_SD * sd
 
     def clearly_above(self, names: tuple[str, ...], within: tuple[str, ...],
                       level: float) -> bool:
@@ -389,6 +399,8 @@ def _decide_string(name: str, s: _Shares, kind: str | None, d: ColumnDeclaration
         return ColumnType("categorical", "string", origin=origin, notice=(
             f"column {name!r}: too few rows to decide under DP at this budget whether it "
             "is an identifier; read as categorical text. Declare its kind"))
+    if kind is None and s.prose():
+        return ColumnType("text", "string", origin=origin)
     if s.distinct():
         return ColumnType("id", "string", origin=origin)
     return ColumnType("categorical", "string", origin=origin)
@@ -468,6 +480,8 @@ def _decide_text(name: str, s: _Shares, kind: str | None, d: ColumnDeclaration,
     if best == "datetime" and s.accepted(_format_names(fmt)):
         return ColumnType("datetime", "datetime", fmt, d.unit or format_unit(fmt),
                           origin=origin)
+    if best == "text" and s.prose():
+        return ColumnType("text", "string", origin=origin)
     if best == "text" and s.distinct():
         return ColumnType("id", "string", origin=origin)
     return ColumnType("categorical", "string", origin=origin)

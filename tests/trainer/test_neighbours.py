@@ -254,3 +254,45 @@ def test_one_added_row_changes_nothing_in_a_text_column(title_base, tmp_path, ca
         sgd_follows_the_released_count(p, sch)
     before, after = prepared.typed.column("title"), prepared2.typed.column("title")
     assert before.values.tolist() == after.values[:N].tolist()
+
+
+# Typing may decide text: values held by one row each and written as prose
+# are clearly most of the cells (noisy counts of the typing release's
+# prose-first class). One added row must not flip it, nor what it releases.
+PROSE_CASES = [
+    ("another unique remark", "a remark nobody else made"),
+    ("a short word", "ok"),
+    ("a repeat of a frequent value", "Heat"),
+    ("a number", "12345"),
+]
+
+
+@pytest.fixture(scope="module")
+def prose_base(tmp_path_factory):
+    rng = np.random.default_rng(2)
+    u = rng.random(N)
+    columns = {
+        "age": [str(v) for v in rng.integers(18, 91, N)],
+        "cust": [f"C-{i:05d}" for i in range(N)],
+        "remark": ["Heat" if x < 0.2 else f"seen {i} times by the crew" for i, x in enumerate(u)],
+    }
+    path = tmp_path_factory.mktemp("prose") / "d.csv"
+    write_csv(path, columns)
+    return columns, run(path)
+
+
+@pytest.mark.parametrize("case, cell", PROSE_CASES, ids=[c for c, _ in PROSE_CASES])
+def test_one_added_row_does_not_change_a_column_typed_as_text(prose_base, tmp_path, case,
+                                                              cell):
+    columns, (schema, privacy, prepared) = prose_base
+    remark = schema.column("remark")
+    assert prepared.typed.column("remark").kind == "text" and remark.filler is not None
+    assert remark.metadata == "dp" and "Heat" in remark.categories
+    path = tmp_path / "d_plus_one.csv"
+    write_csv(path, plus_one_row(columns, "remark", cell))
+    schema2, privacy2, prepared2 = run(path)
+    assert schema_facts(schema2) == schema_facts(schema)
+    assert mechanism_facts(privacy2) == mechanism_facts(privacy)
+    assert prepared2.typed.column("remark").kind == "text"
+    before, after = prepared.typed.column("remark"), prepared2.typed.column("remark")
+    assert before.values.tolist() == after.values[:N].tolist()

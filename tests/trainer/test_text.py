@@ -160,3 +160,30 @@ def test_the_draft_suggests_text_for_mostly_unique_prose():
     assert 'kind = "id"' in sections['"code"']  # unique, but no spaces: an identifier
     parsed = Declarations.from_plain(__import__("tomllib").loads(draft))
     assert parsed.get("title").kind == "text"
+
+
+def test_typing_decides_text_from_noisy_counts_of_prose():
+    """Unique prose in 80% of cells: text; unique codes: id; a few cities:
+    categorical. Counts carry noise σ=30 (3,000 rows): the prose share is
+    0.8 ± 0.014, 21 sd above the 0.5 bar, so no seed fails in practice."""
+    from trainer.cells import cell_classes
+    from trainer.column_types import decide_type
+    from trainer.declarations import ColumnDeclaration
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    raw = RawTable.from_text({
+        "remark": ["Heat" if x < 0.2 else f"seen {i} times by the crew"
+                   for i, x in enumerate(rng.random(n))],
+        "code": [f"K{i:05d}" for i in range(n)],
+        "city": [str(v) for v in rng.choice(["New York", "Paris", "Lyon"], n)],
+    }, "test")
+    expected = {"remark": "text", "code": "id", "city": "categorical"}
+    for seed in range(20):
+        noise = np.random.default_rng(seed)
+        for column in raw.columns:
+            counts = cell_classes(column.storage, column.cells, column.null)
+            noisy = counts + noise.normal(0, 30.0, len(counts))
+            decided = decide_type(column.name, column, ColumnDeclaration(column.name), noisy,
+                                  30.0, n)
+            assert decided.kind == expected[column.name], (seed, column.name)
