@@ -278,7 +278,7 @@ def _text_filler(name: str, declared: str | None, stage_a: StageA, rest: float) 
     if declared is not None:
         return declared
     shape = stage_a.patterns.get(name)
-    if shape is not None and stage_a.pattern_counts.get(name, 0.0) >= SHAPE_SHARE * rest:
+    if shape and stage_a.pattern_counts.get(name, 0.0) >= SHAPE_SHARE * rest:
         return shape
     return TEXT_FILLER
 
