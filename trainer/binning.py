@@ -15,8 +15,9 @@ import numpy as np
 if TYPE_CHECKING:  # the options are public settings; binning imports no release
     from trainer.releases.needs import MetadataOptions
 
-__all__ = ("fine_edges", "occupied_span", "quantile_bins", "shrink_within_bins",
-           "significant_span", "with_point_cells")
+__all__ = ("fine_edges", "monotone_tail", "occupied_span", "quantile_bins",
+           "shrink_within_bins", "significant_span", "tail_runs", "tail_to_keep",
+           "with_point_cells")
 
 
 def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
@@ -173,3 +174,60 @@ def _farthest_run(cells: np.ndarray, scale: float) -> int:
     standardised = np.cumsum(cells) / np.sqrt(b)
     best = int(np.argmax(standardised))
     return best + 1 if standardised[best] > scale else 0
+
+
+def tail_runs(start: int, stop: int) -> list[tuple[int, int]]:
+    """Runs of cells ``start..stop-1`` of doubling length, nearest first.
+
+    A tail beyond the range the fine counts support holds few rows spread over
+    many cells, each under the noise; counted in runs of 1, 2, 4, ... cells
+    outwards, the mass near the range shows and the far, thin part is summed
+    over enough cells to show too, with only about log2(cells) counts. The
+    last run takes what is left.
+    """
+    runs, at, size = [], start, 1
+    while at < stop:
+        end = min(at + size, stop)
+        runs.append((at, end))
+        at, size = end, size * 2
+    return runs
+
+
+def tail_to_keep(counts: np.ndarray, variances: np.ndarray, z: float) -> int:
+    """How many tail cells (nearest first) the range keeps.
+
+    Cell ``k`` is kept while its count together with everything beyond it
+    exceeds ``z`` standard deviations (mass lies at ``k`` or further out, even
+    when no cell alone shows it); the first cell where it does not ends the
+    tail. Testing outwards and stopping at the first quiet sum keeps noise far
+    out from stretching the range: to pass, it would have to pass at every
+    cell between. 0 when the nearest cell already fails.
+    """
+    outer_sums = np.cumsum(counts[::-1])[::-1]
+    outer_sds = np.sqrt(np.cumsum(variances[::-1])[::-1])
+    quiet = np.flatnonzero(outer_sums <= z * outer_sds)
+    return int(quiet[0]) if quiet.size else len(counts)
+
+
+def monotone_tail(counts: np.ndarray, sizes: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """Tail counts (nearest first) refitted so that density never rises outwards.
+
+    A distribution's tail thins out away from its body; weighted
+    pool-adjacent-violators on the density (count per cell of the fine grid)
+    enforces that, which removes most of the noise of thin cells without
+    moving their total, and negative densities become 0. Post-processing.
+    """
+    density = counts / sizes
+    weight = sizes**2 / np.maximum(variances, 1e-12)  # 1 / var(density)
+    blocks: list[list[float]] = []  # [weighted mean, weight, cells]
+    for d, w in zip(density, weight):
+        blocks.append([float(d), float(w), 1])
+        # a block denser than the one nearer the body violates the order: pool
+        while len(blocks) > 1 and blocks[-1][0] > blocks[-2][0]:
+            d2, w2, n2 = blocks.pop()
+            d1, w1, n1 = blocks[-1]
+            blocks[-1] = [(d1 * w1 + d2 * w2) / (w1 + w2), w1 + w2, n1 + n2]
+    if not blocks:
+        return np.zeros(0)
+    fitted = np.concatenate([np.full(n, d) for d, _, n in blocks])
+    return np.maximum(fitted, 0.0) * sizes

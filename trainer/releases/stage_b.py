@@ -12,28 +12,32 @@ which Gaussian mechanisms allow at the same multiplier.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from provisioner.schema import Grid
 from trainer.binning import (
     fine_edges,
+    monotone_tail,
     quantile_bins,
     shrink_within_bins,
     significant_span,
+    tail_runs,
+    tail_to_keep,
     with_point_cells,
 )
 from trainer.calibrate import MarginalTarget
 from trainer.column_types import TypedTable
 from trainer.declarations import Declarations
 from trainer.releases.needs import MetadataOptions, Needs
-from trainer.releases.noise import MetadataNoise, NoiseSource, noisy_histogram
+from trainer.releases.noise import MetadataNoise, NoiseSource, noisy_histogram, normal_quantile
 from trainer.releases.stage_a import StageA
 
 __all__ = ("LOOKS", "run_stage_b")
 
-MISSING_Z = 3.0  # stage A's count of a core cell beyond what the span holds of it
 LOOKS = 2  # histograms per column: a first look, then a zoom or a second look
 ZOOM_GAIN = 4  # zoom when the new grid has 4x the cells the values occupied
 
@@ -82,16 +86,6 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
 
         core = stage_a.cores.get(column.name)
 
-        def span(noisy: np.ndarray, sigma: float) -> tuple[int, int]:
-            # Declared bounds are the output range; otherwise the grid's ends
-            # are cut where neither a cell (3σ) nor the whole tail beyond it is
-            # significant, so that a lone noisy cell cannot stretch the range
-            # (rows beyond the ends are clipped into the end cells) and a thin
-            # tail is not cut off.
-            if d.bounds is not None:
-                return 0, len(noisy) - 1
-            return significant_span(noisy, sigma)
-
         def misses_core(edges: np.ndarray, first: int, last: int) -> bool:
             # stage A found values in its first and last core cells; a fine
             # look whose span reaches neither is under its noise there (values
@@ -102,50 +96,35 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             return first > top_of_a or last < bottom_of_b
 
         # Two looks at each column (two histograms of the release). The first
-        # finds where the values are on stage A's coarse range; when they sit
-        # in a few of its cells (latitudes, pressures, years: a narrow range
-        # far from zero) the second is a fresh grid over just those cells,
-        # otherwise it measures the same grid again and the two are averaged,
-        # which is as precise as one look with all the budget. Without a zoom
-        # the range keeps stage A's core whole (values spread thinly over many
-        # fine cells can be under the noise in every one of them, while stage
-        # A's coarse cells found them); a first look that misses a cell of the
-        # core is not trusted with a zoom. A zoom is onto where the values are
-        # (a narrow range, which may straddle two of stage A's cells).
+        # finds where the values are on stage A's coarse range (or the
+        # declared bounds): the span of cells its counts support. When the
+        # values sit in a few of stage A's cells (latitudes, pressures, years:
+        # a narrow range far from zero) the second look is a fresh grid over
+        # just that span (a zoom; a first look that misses a cell of stage A's
+        # core is not trusted with one). Otherwise the second look measures
+        # the span's cells again (the two are averaged) and, beyond it, runs
+        # of 1, 2, 4, ... cells out to the range's ends: a tail whose rows are
+        # spread thinly (ages past 70, incomes' upper deciles) is under the
+        # noise in every fine cell, and shows in the runs.
         edges = grid_on(lo, hi)
         noisy = measure(edges)
         sigma = noise.grid_sigma
-        first, last = span(noisy, sigma)
-        missed = misses_core(edges, first, last)
-        zoomed = grid_on(float(edges[first]), float(edges[last + 1]))
-        zoom = not missed and len(zoomed) - 1 >= ZOOM_GAIN * (last - first + 1)
+        first, last = significant_span(noisy, sigma)
+        zoom = False
+        if d.bounds is None and not misses_core(edges, first, last):
+            zoomed = grid_on(float(edges[first]), float(edges[last + 1]))
+            zoom = len(zoomed) - 1 >= ZOOM_GAIN * (last - first + 1)
         if zoom:
-            edges = zoomed
-            noisy = measure(edges)
+            looked = _zoom(zoomed, measure(zoomed), sigma)
         else:
-            noisy = (noisy + measure(edges)) / 2
-            sigma = sigma / np.sqrt(2.0)
-        first, last = span(noisy, sigma)
-        if core is not None and d.bounds is None and not zoom:
-            first, last = _reach_core(noisy, sigma, edges, first, last, core,
-                                      noise.range_sigma)
-        # Cells under 2σ are more likely noise than mass.
-        weights = np.where(noisy > 2 * sigma, noisy, 0.0)
-        edges, weights = edges[first:last + 2], weights[first:last + 1]
+            core_cells = _core_cells(edges, core) if core is not None and d.bounds is None \
+                else None
+            looked = _body_and_tails(edges, noisy, first, last, measure, sigma,
+                                     declared=d.bounds is not None, core_cells=core_cells)
         max_exact = options.max_exact_tokens if integral else 0
-        starts = quantile_bins(weights, options.numeric_bins, max_exact)
-        decode_weights = shrink_within_bins(noisy[first:last + 1], starts, sigma)
-        grids[column.name] = Grid(tuple(float(e) for e in edges),
-                                  tuple(float(w) for w in decode_weights), tuple(starts))
-        # Per-bin totals of the untrimmed noisy counts (cells cut off at the ends
-        # belong to the end bins, as their rows are clipped there): unbiased
-        # marginals, with noise variance σ² per cell summed.
-        cell_bin = np.searchsorted(np.asarray(starts), np.arange(len(weights)),
-                                   side="right") - 1
-        owner = np.clip(np.arange(len(noisy)) - first, 0, len(weights) - 1)
-        out_targets[column.name] = MarginalTarget(
-            np.bincount(cell_bin[owner], weights=noisy, minlength=len(starts)),
-            np.bincount(cell_bin[owner], minlength=len(starts)) * sigma**2)
+        grid, target = looked.grid(options.numeric_bins, max_exact)
+        grids[column.name] = grid
+        out_targets[column.name] = target
     return grids
 
 
@@ -163,36 +142,149 @@ def _core_cells(edges: np.ndarray, core: tuple[tuple[float, float, float], ...]
     return inside(*core[0]), inside(*core[1])
 
 
-def _end_of_mass(cells: np.ndarray) -> int:
-    """How many of ``cells`` (from the span outwards) hold the mass: the run with
-    the largest standardised sum ``S_b/√b``, which grows while the run gathers
-    mass and falls once it gathers only noise."""
-    b = np.arange(1, len(cells) + 1, dtype=np.float64)
-    return int(np.argmax(np.cumsum(cells) / np.sqrt(b))) + 1
+TAIL_Z = 2.0  # a tail run is kept while the mass beyond it shows at 2 sd
 
 
-def _reach_core(noisy: np.ndarray, sigma: float, edges: np.ndarray, first: int, last: int,
-                core: tuple[tuple[float, float, float], ...], core_sigma: float
-                ) -> tuple[int, int]:
-    """Widen ``[first, last]`` into stage A's end cells of the core.
+@dataclasses.dataclass(frozen=True)
+class _Looked:
+    """What the two looks support: cells, their noisy counts and noise variances.
 
-    Stage A found values in both end cells (each above 4.5σ of its coarse
-    histogram) where the fine cells may each be under the noise. The span
-    reaches into each of them, and on as far as the fine counts' mass goes
-    (no significance needed: the cell's rows are established) when it does
-    not reach them, or when stage A's count of the cell clearly exceeds the
-    fine cells the span holds of it (3 sd: rows lie beyond). Post-processing
-    of released counts.
+    ``body`` is the slice of cells whose counts come with the within-bin
+    shrinkage of ``shrink_within_bins``; the cells before and after it are
+    tail runs (their counts refitted by ``monotone_tail``). ``beyond`` holds
+    the noisy sum and variance of the cells cut off below and above: their
+    rows are clipped into the end cells, so their counts belong to the end bins.
     """
-    (low_a, top_a), (low_b, top_b) = _core_cells(edges, core)
-    count_a, count_b = core[0][2], core[1][2]
 
-    def beyond(held: np.ndarray, count: float) -> bool:
-        sd = math.sqrt(core_sigma**2 + len(held) * sigma**2)
-        return count - float(held.sum()) > MISSING_Z * sd
+    edges: np.ndarray
+    counts: np.ndarray
+    variances: np.ndarray
+    body: slice
+    body_sigma: float
+    beyond: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))
 
-    if last < top_b and (last < low_b or beyond(noisy[low_b:last + 1], count_b)):
-        last = max(last + _end_of_mass(noisy[last + 1:top_b + 1]), low_b)
-    if first > low_a and (first > top_a or beyond(noisy[first:top_a + 1], count_a)):
-        first = min(first - _end_of_mass(noisy[low_a:first][::-1]), top_a)
-    return first, last
+    def grid(self, bins: int, max_exact: int) -> tuple[Grid, MarginalTarget]:
+        """Bins and decoding weights (post-processing), and the per-bin targets."""
+        a, b = self.body.start, self.body.stop
+        body = self.counts[a:b]
+        n = len(self.counts)
+        if n <= max_exact:
+            starts = list(range(n))
+        else:
+            # Cells under 2σ are more likely noise than mass; each tail is one bin.
+            weights = np.where(body > 2 * self.body_sigma, body, 0.0)
+            starts = ([0] if a > 0 else []) + [a + s for s in quantile_bins(weights, bins, 0)] \
+                + ([b] if b < n else [])
+        decode = np.zeros(n)
+        decode[a:b] = shrink_within_bins(body, [s - a for s in starts if a <= s < b] or [0],
+                                         self.body_sigma)
+        decode[:a] = self.counts[:a]  # tails arrive refitted (non-negative)
+        decode[b:] = self.counts[b:]
+        grid = Grid(tuple(float(e) for e in self.edges), tuple(float(w) for w in decode),
+                    tuple(starts))
+        # Per-bin totals of the noisy counts, the clipped ends in the end bins:
+        # unbiased marginals, with the cells' noise variances summed.
+        cell_bin = np.searchsorted(np.asarray(starts), np.arange(n), side="right") - 1
+        counts = np.bincount(cell_bin, weights=self.counts, minlength=len(starts))
+        variances = np.bincount(cell_bin, weights=self.variances, minlength=len(starts))
+        (low, low_var), (high, high_var) = self.beyond
+        counts[0] += low
+        variances[0] += low_var
+        counts[-1] += high
+        variances[-1] += high_var
+        return grid, MarginalTarget(counts, variances)
+
+
+def _zoom(edges: np.ndarray, noisy: np.ndarray, sigma: float) -> _Looked:
+    """The second look on a zoomed grid, cut to the span its counts support."""
+    first, last = significant_span(noisy, sigma)
+    n = last - first + 1
+    return _Looked(edges[first:last + 2], noisy[first:last + 1], np.full(n, sigma**2),
+                   slice(0, n), sigma,
+                   ((float(noisy[:first].sum()), first * sigma**2),
+                    (float(noisy[last + 1:].sum()), (len(noisy) - last - 1) * sigma**2)))
+
+
+def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
+                    measure: Callable[[np.ndarray], np.ndarray], sigma: float, *,
+                    declared: bool, core_cells: tuple[tuple[int, int], tuple[int, int]] | None
+                    ) -> _Looked:
+    """The second look: the span ``[first, last]`` again, and tail runs beyond it.
+
+    The span's cells are averaged over both looks and its ends cut again where
+    the averages no longer support them; what is cut becomes tail runs of
+    1, 2, 4, ... of those cells. Beyond the span each run's count is the second
+    look's, combined with the first look's cells inside the run
+    (inverse-variance weights: m cells of the first look have variance m·σ²).
+    Without declared bounds a tail keeps its runs while the mass beyond
+    shows (``tail_to_keep``), and at least out to stage A's core end cells
+    (values are known to lie there). Declared bounds keep every run: they are
+    the output range, and the refitted counts say where its rows are.
+    """
+    right = [(last + 1 + a, last + 1 + b) for a, b in tail_runs(0, len(noisy) - last - 1)]
+    left = [(first - b, first - a) for a, b in tail_runs(0, first)]  # nearest first
+    second_edges = np.concatenate([[edges[a] for a, _ in reversed(left)],
+                                   edges[first:last + 2], [edges[b] for _, b in right]])
+    second = measure(second_edges)
+    averaged = (noisy[first:last + 1] + second[len(left):len(left) + last - first + 1]) / 2
+    body_sigma = sigma / math.sqrt(2.0)
+    # The span's ends are checked again on the second look alone: the first
+    # chose them, so its counts there are biased upwards. One cell in many is
+    # above 3σ by chance (5% in 40 cells of noise): a cell stands alone only
+    # above the level that all of them keep 95% of the time; what it loses,
+    # the tail runs find when it is mass.
+    looked_again = second[len(left):len(left) + last - first + 1]
+    cell_z = max(3.0, normal_quantile(1.0 - 0.05 / len(looked_again)))
+    low, high = significant_span(looked_again, sigma, z=cell_z)
+    low, high = first + low, first + high  # cells of the first grid
+
+    Run = tuple[int, int, float, float]  # first-grid cells [a, b), count, variance
+
+    def inner(runs: list[tuple[int, int]]) -> list[Run]:
+        return [(a, b, float(averaged[a - first:b - first].sum()), (b - a) * body_sigma**2)
+                for a, b in runs]
+
+    def outer(runs: list[tuple[int, int]], looked: np.ndarray) -> list[Run]:
+        return [(a, b, ((b - a) * float(c) + float(noisy[a:b].sum())) / (b - a + 1),
+                 sigma**2 * (b - a) / (b - a + 1)) for (a, b), c in zip(runs, looked)]
+
+    def tail(runs: list[Run], reach: int | None
+             ) -> tuple[list[Run], tuple[float, float]]:
+        if not runs:
+            return [], (0.0, 0.0)
+        counts = np.array([r[2] for r in runs])
+        variances = np.array([r[3] for r in runs])
+        keep = len(runs)
+        if not declared:
+            keep = tail_to_keep(counts, variances, TAIL_Z)
+            if reach is not None:
+                keep = max(keep, next(i + 1 for i, (a, b, _, _) in enumerate(runs)
+                                      if a <= reach < b or i == len(runs) - 1))
+        sizes = np.array([r[1] - r[0] for r in runs[:keep]], dtype=np.float64)
+        fitted = monotone_tail(counts[:keep], sizes, variances[:keep])
+        kept = [(a, b, float(f), v) for (a, b, _, v), f in zip(runs[:keep], fitted)]
+        return kept, (float(counts[keep:].sum()), float(variances[keep:].sum()))
+
+    # stage A's core end cells, when the span does not reach them
+    reach_high = reach_low = None
+    if core_cells is not None:
+        (_, top_of_low), (bottom_of_high, _) = core_cells
+        reach_high = bottom_of_high if bottom_of_high > high else None
+        reach_low = top_of_low if top_of_low < low else None
+    body_stop = len(left) + last - first + 1
+    right_runs, beyond_high = tail(
+        inner([(high + 1 + a, high + 1 + b) for a, b in tail_runs(0, last - high)])
+        + outer(right, second[body_stop:]), reach_high)
+    left_runs, beyond_low = tail(
+        inner([(low - b, low - a) for a, b in tail_runs(0, low - first)])
+        + outer(left, second[:len(left)][::-1]), reach_low)
+    left_runs = left_runs[::-1]  # outermost first, as on the grid
+    body = slice(len(left_runs), len(left_runs) + high - low + 1)
+    return _Looked(
+        np.concatenate([[edges[a] for a, _, _, _ in left_runs], edges[low:high + 2],
+                        [edges[b] for _, b, _, _ in right_runs]]),
+        np.concatenate([[r[2] for r in left_runs], averaged[low - first:high - first + 1],
+                        [r[2] for r in right_runs]]),
+        np.concatenate([[r[3] for r in left_runs], np.full(high - low + 1, body_sigma**2),
+                        [r[3] for r in right_runs]]),
+        body, body_sigma, (beyond_low, beyond_high))
