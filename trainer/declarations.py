@@ -24,10 +24,12 @@ A schema file is TOML or JSON with one entry per column::
     [columns.ssn]
     drop = true
 
-Anything declared here costs no privacy budget: by declaring it the owner
-asserts it reveals nothing about individuals (published code lists, legal
-ranges). Anything left out is derived from the data with DP. ``hzg schema``
-drafts such a file for review.
+Anything declared here is not derived from the data: by declaring it the
+owner asserts it reveals nothing about individuals (published code lists,
+legal ranges), and no budget is spent finding it. A declared category list
+is still counted (noisy counts, no partition selection), because those
+counts are what calibrates the column's marginal. Anything left out is
+derived from the data with DP. ``hzg schema`` drafts such a file for review.
 """
 
 from __future__ import annotations

@@ -139,8 +139,12 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     notices: list[str] = []
     for column in table.columns:
         d = declared.get(column.name)
-        touched = (column.name in needs.vocab or column.name in needs.ranged
-                   or column.name in needs.shapes
+        # a declared category list with declared nullability is counted only
+        # for the calibration targets: nothing in the column's entry is derived
+        counted_only = (column.kind in ("categorical", "text") and d.categories is not None
+                        and d.nullable is not None)
+        touched = ((column.name in needs.vocab and not counted_only)
+                   or column.name in needs.ranged or column.name in needs.shapes
                    or column.name in needs.fine or column.origin != "declared")
         # "public" means declared (schema file or storage type), nothing else
         origin = ("dp" if dp else "exact") if touched else "public"
@@ -172,6 +176,11 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                 # any null cell becomes the most frequent released value (DP
                 # counts); set whether or not the column has nulls
                 fallback[column.name] = int(np.argmax(counts)) if counts else 0
+            if counts is not None and rare is None:
+                null_count, null_var = _null_estimate(stage_a, column.name, nullable)
+                marginals[column.name] = _with_null(
+                    MarginalTarget(np.asarray(counts), np.full(len(counts), noise.vocab_sigma**2)),
+                    nullable, fallback.get(column.name), null_count, null_var)
             if counts is not None and rare is not None:
                 sigma = noise.vocab_sigma
                 rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var

@@ -96,8 +96,9 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
     """Histograms per release, recounted from the schema and declarations.
 
     Stage A: a categorical column releases one histogram at σ_vocab (its
-    value counts and null count share it: a row is in one cell) when its
-    values or its nullability are undeclared; a string id without a
+    value counts and null count share it: a row is in one cell) unless it is
+    boolean with declared nullability (a declared list is counted, without
+    partition selection); a string id without a
     declared pattern, one (its shapes). A numeric column without declared
     edges releases one more (counts of its exact values, for point masses):
     at σ_range for an integer column, at σ_vocab for a float. A numeric or
@@ -111,9 +112,9 @@ def _recount(schema: Schema, declared: Declarations) -> dict[str, int]:
     for column in schema.columns:
         d = declared.get(column.name)
         if column.kind == "categorical":
-            values = column.value_type != "boolean" and d.categories is None
+            values = column.value_type != "boolean"  # declared lists are counted too
             counts["vocab"] += values or d.nullable is None
-            counts["partition"] += values
+            counts["partition"] += values and d.categories is None
             # a text column (one with a filler) also releases its fillers'
             # shape unless a pattern is declared: a histogram and a selection
             shape = column.filler is not None and d.pattern is None

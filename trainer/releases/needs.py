@@ -96,10 +96,13 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
         if d.determined_by is not None:
             dependencies.append(_dependency(column, d.determined_by, kinds))
         if column.kind in ("categorical", "text"):
-            needs_values = column.value_type != "boolean" and d.categories is None
-            if needs_values or d.nullable is None:
+            # a declared list is counted too (no selection: the values are
+            # public): its noisy counts are the calibration targets that keep
+            # the column's marginal where the data has it
+            counted = column.value_type != "boolean"
+            if counted or d.nullable is None:
                 vocab.append(column.name)
-            if needs_values:
+            if counted and d.categories is None:
                 partition.append(column.name)
             if column.kind == "text" and d.pattern is None:
                 shapes.append(column.name)

@@ -131,6 +131,10 @@ def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: 
                                                 options.max_categories)
                 out.categories[column.name] = kept
                 out.category_counts[column.name] = counts
+            elif column.kind in ("categorical", "text") and d.categories is not None \
+                    and column.value_type != "boolean":
+                out.category_counts[column.name] = _declared_counts(
+                    values, d.categories, noise.vocab_sigma, stream)
         if column.name in needs.shapes:
             released = out.categories.get(column.name, d.categories or ())
             out.patterns[column.name], out.pattern_counts[column.name] = _select_pattern(
@@ -175,6 +179,15 @@ def partition_select(values: np.ndarray, sigma: float, tau: float, source: Noise
     order = np.argsort(-noisy, kind="stable")
     kept = [(keys[i], float(noisy[i])) for i in order if noisy[i] > tau][:limit]
     return [k for k, _ in kept], [c for _, c in kept]
+
+
+def _declared_counts(values: np.ndarray, categories: tuple[Any, ...], sigma: float,
+                     source: NoiseSource) -> list[float]:
+    """Noisy counts of a declared category list, in its order (a row holding
+    another value adds to no cell: it is rare, or null under a closed list)."""
+    counter = Counter(values.tolist())
+    return [float(c) for c in np.array([counter.get(v, 0) for v in categories], dtype=np.float64)
+            + source.gaussian(sigma, len(categories))]
 
 
 def _storable(value: Any) -> bool:
