@@ -263,6 +263,31 @@ def test_stage_a_draws_its_sigmas():
     _check_std(np.array(residuals["range"]), noise.range_sigma * math.sqrt(2))
 
 
+def test_category_counts_draw_the_vocab_sigma():
+    # the counts that calibrate a categorical column: over a declared list
+    # ("code") and over the values partition selection kept ("city", all far
+    # above the threshold, so that selection does not bias them)
+    rng = np.random.default_rng(5)
+    codes = rng.choice(["a", "b", "c"], N)
+    cities = rng.choice(["Paris", "Lyon", "Nice"], N)
+    typed = exact_types(RawTable.from_text(
+        {"code": [str(v) for v in codes], "city": [str(v) for v in cities]}, "counts"))
+    declared = Declarations.from_plain({"columns": {
+        "code": {"kind": "categorical", "categories": ["a", "b", "c"], "nullable": False}}})
+    needs = plan_needs(typed, declared)
+    noise = MetadataNoise(1.0, vocab_sigma=6.0, range_sigma=9.0, grid_sigma=5.0,
+                          threshold_delta=1e-6)
+    source = NoiseSource(np.random.default_rng(6))
+    residuals = []
+    for _ in range(60):
+        out = run_stage_a(typed, declared, needs, noise, MetadataOptions(), N, source)
+        for name, values in (("code", codes), ("city", cities)):
+            exact = {v: int(np.sum(values == v)) for v in set(values.tolist())}
+            categories = ["a", "b", "c"] if name == "code" else out.categories[name]
+            residuals += [c - exact[v] for v, c in zip(categories, out.category_counts[name])]
+    _check_std(np.array(residuals), noise.vocab_sigma)
+
+
 def test_stage_b_draws_its_sigma():
     typed = _typed()
     declared = Declarations.empty()
