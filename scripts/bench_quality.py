@@ -16,7 +16,10 @@ rounds, see scripts/peers.py). "solo" counts synthetic rows holding a
 category that a single training row holds (a privacy leak). "CPT" is
 SDMetrics' QualityReport Column Pair Trends (numeric columns numerical, the
 rest categorical; run in the peers venv when sdmetrics cannot live in
-ours). "FD" is the share of synthetic rows whose ``education-num`` is the
+ours). "CPT*" averages the same pairs with both tables' numeric columns
+binned on the real column's range (the report, sdmetrics 0.32, bins each
+table on its own range, so a synthetic range one value short shifts every
+bin). "FD" is the share of synthetic rows whose ``education-num`` is the
 one every real row with their ``education`` has (a functional dependency of
 the data; 1.0 for the real rows).
 
@@ -83,14 +86,18 @@ def dependency_share(synthetic: Any, train: Any, source: str = "education",
     return float(held.mean())
 
 
-def pair_trends(synthetic: Any, train: Any) -> float:
-    """SDMetrics Column Pair Trends, NaN when sdmetrics is not installed anywhere."""
+def pair_trends(synthetic: Any, train: Any) -> tuple[float, float]:
+    """SDMetrics Column Pair Trends as its report computes it, and over the
+    same pairs with the real table's bins for both (see scripts/peers.py);
+    NaN when sdmetrics is not installed anywhere."""
     from scripts import peers
 
     try:
-        return float(peers.column_pair_trends(train, synthetic)["column_pair_trends"])
+        result = peers.column_pair_trends(train, synthetic)
     except peers.PeerUnavailable:
-        return float("nan")
+        return float("nan"), float("nan")
+    return (float(result["column_pair_trends"]),
+            float(result.get("column_pair_trends_shared_bins", float("nan"))))
 
 
 def independent_columns(train: Any, n: int) -> tuple[Any, float]:
@@ -132,7 +139,8 @@ def singleton_rows(synthetic: Any, train: Any) -> int:
 
 def print_row(name: str, m: dict[str, float]) -> None:
     print(f"{name:<28}{m['tvd_1way']:>8.4f}{m['tvd_2way']:>8.4f}"
-          f"{m['assoc_diff']:>8.4f}{m['tstr_auc']:>8.4f}{m['cpt']:>7.3f}{m['fd']:>7.3f}"
+          f"{m['assoc_diff']:>8.4f}{m['tstr_auc']:>8.4f}{m['cpt']:>7.3f}"
+          f"{m.get('cpt_shared', float('nan')):>7.3f}{m['fd']:>7.3f}"
           f"{m['dcr_share']:>7.3f}{m['exact_copy_rate']:>9.5f}"
           f"{int(round(m['solo'])):>6d}{m['fit']:>8.1f}", flush=True)
 
@@ -197,7 +205,7 @@ def main() -> int:
                 candidates.append((name, None if missing else peer_fitter(peer, eps)))
 
     header = (f"{'generator':<28}{'1-way':>8}{'2-way':>8}{'assoc':>8}{'TSTR':>8}"
-              f"{'CPT':>7}{'FD':>7}{'DCR':>7}{'copies':>9}{'solo':>6}{'fit s':>8}")
+              f"{'CPT':>7}{'CPT*':>7}{'FD':>7}{'DCR':>7}{'copies':>9}{'solo':>6}{'fit s':>8}")
     print(f"adult: {len(train)} train / {len(holdout)} holdout rows, delta={DELTA:g}, "
           f"target {TARGET}")
     print(header)
@@ -220,7 +228,9 @@ def main() -> int:
             name = "real train (copies: holdout)"
         else:
             metrics = report(synthetic, train, holdout, target=TARGET)
-        metrics["cpt"] = float("nan") if args.no_sdmetrics else pair_trends(synthetic, train)
+        metrics["cpt"], metrics["cpt_shared"] = ((float("nan"), float("nan"))
+                                                 if args.no_sdmetrics
+                                                 else pair_trends(synthetic, train))
         metrics["fd"] = dependency_share(synthetic, train)
         metrics["solo"] = singleton_rows(synthetic, train)
         metrics["fit"] = fit

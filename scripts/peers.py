@@ -411,7 +411,36 @@ def _column_pair_trends_local(real: Any, synthetic: Any, numeric: list[str],
              zip(details["Column 1"], details["Column 2"], details["Score"])]
     return {"column_shapes": float(scores.get("Column Shapes", float("nan"))),
             "column_pair_trends": float(scores.get("Column Pair Trends", float("nan"))),
+            "column_pair_trends_shared_bins": _shared_bins_trends(real, synthetic, numeric,
+                                                                  details),
             "pairs": pairs, "version": _version("sdmetrics")}
+
+
+def _shared_bins_trends(real: Any, synthetic: Any, numeric: list[str], details: Any) -> float:
+    """Column Pair Trends over the report's own pairs, with one set of bins.
+
+    The report (sdmetrics 0.32) bins a numeric column of each table on that
+    table's own range (ten equal bins from its minimum to its maximum), so a
+    synthetic column whose range ends one value short of the real one (ages
+    to 89 instead of 90) is scored on shifted bins. SDMetrics' pair metric
+    ContingencySimilarity bins both tables on the real column's range; this
+    is that metric over the pairs the report averages ("Meets Threshold?").
+    """
+    import numpy as np
+    from sdmetrics.column_pairs import ContingencySimilarity
+
+    scores = []
+    for a, b, score, meets in zip(details["Column 1"], details["Column 2"], details["Score"],
+                                  details["Meets Threshold?"]):
+        if not meets:
+            continue
+        continuous = [c for c in (a, b) if c in numeric]
+        if len(continuous) == 2:  # correlation: no bins involved
+            scores.append(float(score))
+            continue
+        scores.append(float(ContingencySimilarity.compute(
+            real[[a, b]], synthetic[[a, b]], continuous_column_names=continuous or None)))
+    return float(np.mean(scores)) if scores else float("nan")
 
 
 def column_pair_trends(real: Any, synthetic: Any, *, timeout_s: float | None = None
