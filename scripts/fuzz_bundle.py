@@ -215,6 +215,9 @@ def column(d: Draw, index: int, big: str = "") -> dict[str, Any]:
         base.update(value_type=value_type, categories=values,
                     rare_label=(text(d) if d.chance(0.5) else "__rare__")
                     if value_type == "string" and d.chance(0.5) else None)
+        if d.chance(0.3):  # 1.1's filler (text columns): templates up to and past the limit
+            base["filler"] = d.choice(("Aaaa 99", "a" * 128, "9" * 129, "\\9\\A-x", "\\",
+                                       "")) if not d.chance(0.3) else text(d)
     elif kind == "numeric":
         value_type = d.choice(("integer", "float"))
         decimals = d.integer(-16, 16) if d.chance(HOSTILE) else (
