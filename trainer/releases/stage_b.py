@@ -111,9 +111,15 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         sigma = noise.grid_sigma
         first, last = significant_span(noisy, sigma)
         zoom = False
-        if d.bounds is None and not misses_core(edges, first, last):
-            zoomed = grid_on(float(edges[first]), float(edges[last + 1]))
-            zoom = len(zoomed) - 1 >= ZOOM_GAIN * (last - first + 1)
+        # a zoom onto the span, or else onto the cells that stand out from all
+        # the noise: one noise cell far from the values must not stretch the
+        # span and rule the zoom out (mplsstops' longitudes, one first-grid
+        # cell, kept 41 cells and came out as 3 bins in about one fit in twenty)
+        strict = significant_span(noisy, sigma, z=_cell_z(len(noisy), 0.001))
+        for a, b in ((first, last), strict):
+            if d.bounds is None and not zoom and not misses_core(edges, a, b):
+                zoomed = grid_on(float(edges[a]), float(edges[b + 1]))
+                zoom = len(zoomed) - 1 >= ZOOM_GAIN * (b - a + 1)
         if zoom:
             looked = _zoom(zoomed, measure(zoomed), sigma)
         else:
@@ -140,6 +146,17 @@ def _core_cells(edges: np.ndarray, core: tuple[tuple[float, float, float], ...]
         return first, (_cell_of(edges, hi, "left") if hi > lo else first)
 
     return inside(*core[0]), inside(*core[1])
+
+
+def _cell_z(cells: int, rate: float = 0.05) -> float:
+    """How far above the noise a fine cell must be to count on its own.
+
+    One cell in many is above 3σ by chance (13% in 100 cells of noise): a
+    cell stands alone only above the level that all of them keep under with
+    probability ``1 - rate``; what that loses, the tail runs find when it is
+    mass.
+    """
+    return max(3.0, normal_quantile(1.0 - rate / max(cells, 1)))
 
 
 TAIL_Z = 2.0  # a tail run is kept while the mass beyond it shows at 2 sd
@@ -229,13 +246,9 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
     averaged = (noisy[first:last + 1] + second[len(left):len(left) + last - first + 1]) / 2
     body_sigma = sigma / math.sqrt(2.0)
     # The span's ends are checked again on the second look alone: the first
-    # chose them, so its counts there are biased upwards. One cell in many is
-    # above 3σ by chance (5% in 40 cells of noise): a cell stands alone only
-    # above the level that all of them keep 95% of the time; what it loses,
-    # the tail runs find when it is mass.
+    # chose them, so its counts there are biased upwards.
     looked_again = second[len(left):len(left) + last - first + 1]
-    cell_z = max(3.0, normal_quantile(1.0 - 0.05 / len(looked_again)))
-    low, high = significant_span(looked_again, sigma, z=cell_z)
+    low, high = significant_span(looked_again, sigma, z=_cell_z(len(looked_again)))
     low, high = first + low, first + high  # cells of the first grid
 
     Run = tuple[int, int, float, float]  # first-grid cells [a, b), count, variance
