@@ -24,7 +24,8 @@ so clean columns pass even when the noise is large):
 2. Nearly all null: an error (drop the column or declare its kind).
 3. The largest of boolean, number, each datetime format, and text, when it
    beats the next by three standard deviations of their difference:
-   boolean -> categorical boolean; numbers -> numeric (integer unless
+   boolean -> categorical boolean; numbers (accepted, or winning while
+   text is not clearly over 5% of the cells) -> numeric (integer unless
    fractional numbers are clearly more than 0.5% of them; when most cells
    are written with a decimal point, as a float column is, integer only
    when fractional numbers are clearly fewer than 0.5%), or categorical
