@@ -176,23 +176,23 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                 # any null cell becomes the most frequent released value (DP
                 # counts); set whether or not the column has nulls
                 fallback[column.name] = int(np.argmax(counts)) if counts else 0
-            if counts is not None and rare is None:
-                null_count, null_var = _null_estimate(stage_a, column.name, nullable)
-                marginals[column.name] = _with_null(
-                    MarginalTarget(np.asarray(counts), np.full(len(counts), noise.vocab_sigma**2)),
-                    nullable, fallback.get(column.name), null_count, null_var)
-            if counts is not None and rare is not None:
+            if counts is not None:
+                # the released (or declared) values' counts, and the rare token's rest
                 sigma = noise.vocab_sigma
-                rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
-                # the rare token only stands for values that were folded into
-                # it: when the released counts leave no clear rest, it is absent
-                empty = rest <= RARE_Z * math.sqrt(rest_var)
+                values, variances = list(counts), [sigma**2] * len(counts)
+                absent = [False] * len(counts)
+                if rare is not None:
+                    rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
+                    # the rare token only stands for values that were folded into
+                    # it: when the released counts leave no clear rest, it is absent
+                    values.append(max(rest, 0.0))
+                    variances.append(rest_var)
+                    absent.append(bool(rest <= RARE_Z * math.sqrt(rest_var)))
                 marginals[column.name] = _with_null(
-                    MarginalTarget(np.asarray(list(counts) + [max(rest, 0.0)]),
-                                   np.asarray([sigma**2] * len(counts) + [rest_var]),
-                                   np.asarray([False] * len(counts) + [empty])),
+                    MarginalTarget(np.asarray(values), np.asarray(variances), np.asarray(absent)),
                     nullable, fallback.get(column.name), null_count, null_var)
-                if rows_noisy > 0 and rest > MOSTLY_RARE * rows_noisy and filler is None:
+                if (rare is not None and rows_noisy > 0 and rest > MOSTLY_RARE * rows_noisy
+                        and filler is None):
                     notices.append(
                         f"column {column.name!r}: about {rest / rows_noisy:.0%} of rows "
                         f"(a noisy estimate) hold values too rare to release at this "

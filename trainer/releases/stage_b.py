@@ -243,11 +243,12 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
     second_edges = np.concatenate([[edges[a] for a, _ in reversed(left)],
                                    edges[first:last + 2], [edges[b] for _, b in right]])
     second = measure(second_edges)
-    averaged = (noisy[first:last + 1] + second[len(left):len(left) + last - first + 1]) / 2
+    body_stop = len(left) + last - first + 1
+    looked_again = second[len(left):body_stop]
+    averaged = (noisy[first:last + 1] + looked_again) / 2
     body_sigma = sigma / math.sqrt(2.0)
     # The span's ends are checked again on the second look alone: the first
     # chose them, so its counts there are biased upwards.
-    looked_again = second[len(left):len(left) + last - first + 1]
     low, high = significant_span(looked_again, sigma, z=_cell_z(len(looked_again)))
     low, high = first + low, first + high  # cells of the first grid
 
@@ -284,7 +285,6 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
         (_, top_of_low), (bottom_of_high, _) = core_cells
         reach_high = bottom_of_high if bottom_of_high > high else None
         reach_low = top_of_low if top_of_low < low else None
-    body_stop = len(left) + last - first + 1
     right_runs, beyond_high = tail(
         inner([(high + 1 + a, high + 1 + b) for a, b in tail_runs(0, last - high)])
         + outer(right, second[body_stop:]), reach_high)
