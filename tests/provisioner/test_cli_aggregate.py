@@ -54,15 +54,20 @@ def test_aggregate_writes_rows_and_provenance(lab, capsys):
     assert b.key("clinic").key_id in err
 
 
-@pytest.mark.parametrize("problem", ["untrusted", "truncated", "expired"])
-def test_one_bad_bundle_fails_the_whole_command(lab, capsys, problem):
-    trust = lab / "keys" / "bank.pub" if problem == "untrusted" else lab / "keys"
+def _spoil_clinic(lab, problem: str):
+    """Make clinic.hzg fail as ``problem`` says; the trust to pass."""
     if problem == "truncated":
         data = (lab / "clinic.hzg").read_bytes()
         (lab / "clinic.hzg").write_bytes(data[:-10])
     if problem == "expired":
         b.bundle(COLUMNS_CLINIC, owner="clinic", expires_at=b.CREATED_AT + 1).save(
             lab / "clinic.hzg", b.key("clinic"), overwrite=True)
+    return lab / "keys" / "bank.pub" if problem == "untrusted" else lab / "keys"
+
+
+@pytest.mark.parametrize("problem", ["untrusted", "truncated", "expired"])
+def test_one_bad_bundle_fails_the_whole_command(lab, capsys, problem):
+    trust = _spoil_clinic(lab, problem)
     before = set(lab.iterdir())
     code, out, err = run(capsys, "aggregate", lab / "bank.hzg", lab / "clinic.hzg", "-n", 10,
                          "--trust", trust, "-o", lab / "mix.parquet", "--seed", 1)
@@ -73,10 +78,7 @@ def test_one_bad_bundle_fails_the_whole_command(lab, capsys, problem):
 
 @pytest.mark.parametrize("problem", ["none", "untrusted", "truncated"])
 def test_verify_checks_every_bundle_and_names_the_bad_one(lab, capsys, problem):
-    trust = lab / "keys" / "bank.pub" if problem == "untrusted" else lab / "keys"
-    if problem == "truncated":
-        data = (lab / "clinic.hzg").read_bytes()
-        (lab / "clinic.hzg").write_bytes(data[:-10])
+    trust = _spoil_clinic(lab, problem)
     code, out, err = run(capsys, "verify", lab / "bank.hzg", lab / "clinic.hzg",
                          "--trust", trust)
     if problem == "none":
