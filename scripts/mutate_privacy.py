@@ -150,6 +150,27 @@ MUTATIONS = (
              "trainer/releases/cell_classes.py",
              'source.stream("cell-classes", name).gaussian(sigma, len(counts))',
              'source.stream("cell-classes", name).gaussian(sigma / 4, len(counts))'),
+    Mutation("dependency-check-unplanned",
+             "DP-SGD is calibrated without the dependency check's event",
+             "trainer/privacy_plan.py",
+             "for z in (self.stage_a_multiplier, self.stage_b_multiplier,\n"
+             "                               self.dependency_multiplier)",
+             "for z in (self.stage_a_multiplier, self.stage_b_multiplier)"),
+    Mutation("dependency-sensitivity-halved",
+             "the dependency check counts one query per pair, not two (histogram and count)",
+             "trainer/releases/dependency_check.py",
+             "sensitivity = math.sqrt(2 * planned)",
+             "sensitivity = math.sqrt(planned)"),
+    Mutation("dependency-count-noise-quartered",
+             "the count of rows breaking a mapping draws a quarter of the ledger's σ",
+             "trainer/releases/dependency_check.py",
+             "counts.append(broken + float(stream.gaussian(sigma, 1)[0]))",
+             "counts.append(broken + float(stream.gaussian(sigma / 4, 1)[0]))"),
+    Mutation("dependency-histogram-noise-quartered",
+             "the joint histogram of a candidate pair draws a quarter of the ledger's σ",
+             "trainer/releases/dependency_check.py",
+             "ks * kd,\n                                sigma, stream)",
+             "ks * kd,\n                                sigma / 4, stream)"),
 )
 
 

@@ -67,6 +67,14 @@ class PrivacyConfig:
       vocabulary_share: fraction of the metadata budget for stage A (value
         lists, ranges); the rest goes to stage B (fine numeric histograms).
       threshold_delta_share: fraction of δ for partition selection.
+      dependency_checks: how many candidate functional dependencies the
+        dependency check may test after training (0: none). Candidates come
+        from rows sampled from the trained model (post-processing); each
+        test is one noisy count of the rows that break the candidate's
+        mapping (see ``trainer.dependencies``).
+      dependency_share: fraction of the main phase's budget, in squared
+        Gaussian-equivalent units, for the dependency check (taken from
+        DP-SGD).
       range_noise_ratio: noise of range/decimal histograms relative to that
         of value counts (they need less precision).
       accountant: "pld" (tight) or "rdp".
@@ -84,6 +92,8 @@ class PrivacyConfig:
     vocabulary_share: float = 0.6
     threshold_delta_share: float = 0.25
     range_noise_ratio: float = 1.5
+    dependency_checks: int = 8
+    dependency_share: float = 0.02
     accountant: str = "pld"
     allow_large_epsilon: bool = False
 
@@ -110,7 +120,10 @@ class PrivacyConfig:
                     metadata_share=self.metadata_share,
                     wide_metadata_share=self.wide_metadata_share,
                     vocabulary_share=self.vocabulary_share,
-                    threshold_delta_share=self.threshold_delta_share)
+                    threshold_delta_share=self.threshold_delta_share,
+                    dependency_share=self.dependency_share)
+        if not isinstance(self.dependency_checks, int) or not 0 <= self.dependency_checks <= 64:
+            raise ConfigError("dependency_checks must be an integer from 0 to 64")
         positive(range_noise_ratio=self.range_noise_ratio)
         if self.row_count_share + self.typing_share >= 1:
             raise ConfigError("row_count_share + typing_share must leave budget for the "

@@ -11,24 +11,63 @@ through MADE's direct layer, with one logit per source token far above all
 others, so that the dependency holds in every synthetic row and the bundle
 format is unchanged. DP-SGD trains the head as usual; it is replaced after
 training (post-processing), and calibration leaves the column alone.
+
+Undeclared dependencies are *found*: DP-SGD learns a one-to-one pair such as
+adult's ``education`` and ``education-num`` only approximately (about three
+rows in four keep the mapping), so after training :func:`find_dependencies`
+
+1. samples rows from the trained model (post-processing) and proposes the
+   pairs whose dependent the source predicts best beyond the dependent's
+   most common token (a mapping learned on one half of the sampled rows,
+   scored on the other, so that a many-valued source does not look
+   predictive by overfitting);
+2. asks the dependency check (``trainer.releases.dependency_check``) for
+   each pair's mapping (argmax of a noisy joint histogram, as for a
+   declared dependency: the model's own guess is wrong for source values
+   that few rows hold) and a noisy count of the real rows that break it;
+3. pins the pairs whose noisy count is within ``DEPENDENCY_TOLERANCE`` of
+   the rows outside the dependent's most common token (post-processing). A pair broken by a few rows is then generated as
+   if it held in all of them; a column that is merely skewed (one token in
+   99% of rows) is not taken for a dependent, since its rows outside that
+   token would be lost.
+
+The source must come before the dependent in the model's column order (the
+direct layer is masked that way); a dependency the other way round is left
+to DP-SGD.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
 from provisioner.errors import ConfigError
-from provisioner.models.made import MadeConfig
+from provisioner._blas import single_threaded_blas
+from provisioner.models.made import MadeConfig, MadeSampler
 from provisioner.schema import Column
 from trainer.column_types import TypedTable
 from trainer.encode import encode_categorical, encode_grid
+from trainer.releases.dependency_check import check_dependencies
 from trainer.releases.noise import NoiseSource
+from trainer.releases.record import Release
 
-__all__ = ("PIN_LOGIT", "dependency_mapping", "pin_dependencies")
+__all__ = ("DEPENDENCY_TOLERANCE", "FoundDependencies", "PIN_LOGIT", "dependency_candidates",
+           "dependency_mapping", "find_dependencies", "pin_dependencies")
 
 PIN_LOGIT = 1e3  # e^-1000 is 0: the mapped token is the only one drawn
+# A found dependency may be broken by at most this share of the rows outside
+# the dependent's most common token (noisy count): pinning such a pair moves
+# those rows, at most 5% of what makes the column vary. Values folded into
+# the rare token, and a source value held by few rows that the noise maps
+# wrongly, break a true dependency in 1-2% of adult's rows.
+DEPENDENCY_TOLERANCE = 0.05
+# candidates predict their dependent at least this much better than its
+# most common token does (1 - errors / errors of the mode), on held-out rows
+MIN_LIFT = 0.25
+CANDIDATE_ROWS = 20_000  # rows sampled from the trained model, half to learn, half to score
 
 
 def _tokens(column: Column, table: TypedTable, fallback: int | None) -> np.ndarray:
@@ -82,3 +121,110 @@ def pin_dependencies(config: MadeConfig, tensors: Mapping[str, np.ndarray],
         rows = offsets[s] + np.arange(len(mapping))
         out["direct.w"][rows, offsets[c] + np.asarray(mapping)] = PIN_LOGIT
     return out
+
+
+def _joint(tokens: np.ndarray, s: int, d: int, token_counts: Sequence[int]) -> np.ndarray:
+    ks, kd = int(token_counts[s]), int(token_counts[d])
+    return np.bincount(tokens[:, s].astype(np.int64) * kd + tokens[:, d],
+                       minlength=ks * kd).reshape(ks, kd).astype(np.float64)
+
+
+def dependency_candidates(sampled: np.ndarray, token_counts: Sequence[int],
+                          exclude: Collection[int], most: int) -> list[tuple[int, int]]:
+    """Up to ``most`` (source, dependent) pairs, best first, one per dependent.
+
+    Args:
+      sampled: ``(rows, columns)`` tokens sampled from the trained model; the
+        mapping is learned on the first half and scored on the second.
+      token_counts: tokens per model column.
+      exclude: model columns that may not be dependents (already pinned).
+      most: how many to return.
+
+    Privacy: post-processing (reads the model's samples only).
+    """
+    half = len(sampled) // 2
+    learn, score = sampled[:half], sampled[half:]
+    scored = []
+    for d in range(1, sampled.shape[1]):
+        kd = int(token_counts[d])
+        if d in exclude or kd < 2:
+            continue
+        mode = int(np.argmax(np.bincount(learn[:, d], minlength=kd)))
+        base_errors = np.count_nonzero(score[:, d] != mode)
+        if base_errors < 0.01 * len(score):  # one token in 99% of rows: a skew, not a dependency
+            continue
+        for s in range(d):
+            joint = _joint(learn, s, d, token_counts)
+            mapping = np.where(joint.sum(axis=1) > 0, np.argmax(joint, axis=1), mode)
+            errors = np.count_nonzero(score[:, d] != mapping[score[:, s]])
+            lift = 1.0 - errors / base_errors
+            if lift >= MIN_LIFT:
+                scored.append((lift, s, d))
+    scored.sort(key=lambda item: (-item[0], item[1], item[2]))
+    chosen: list[tuple[int, int]] = []
+    dependents: set[int] = set()
+    for _, s, d in scored:
+        if len(chosen) == most:
+            break
+        if d not in dependents:
+            chosen.append((s, d))
+            dependents.add(d)
+    return chosen
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundDependencies:
+    """What :func:`find_dependencies` found.
+
+    Attributes:
+      dependencies: dependent name -> (source name, dependent token per
+        source token), as for declared ones.
+      release: the dependency check for the ledger, as planned (None when
+        the plan has none or the run is not private).
+      notices: one line per found dependency, for the owner (noisy shares).
+    """
+
+    dependencies: dict[str, tuple[str, np.ndarray]]
+    release: Release | None
+    notices: tuple[str, ...]
+
+
+def find_dependencies(config: MadeConfig, tensors: Mapping[str, np.ndarray],
+                      tokens: np.ndarray, names: Sequence[str], pinned: Collection[str], *,
+                      checks: int, sigma: float, rows: float, noise: NoiseSource,
+                      rng: np.random.Generator) -> FoundDependencies:
+    """Propose candidates from the model, check them under DP, keep those that hold.
+
+    Args:
+      config, tensors: the trained model (declared dependencies pinned).
+      tokens: the training tokens (the only read of the data, inside the check).
+      names: model column names.
+      pinned: dependents already declared.
+      checks: candidates the plan allows; sigma: the check's planned σ.
+      rows: the released row count.
+      noise: the check's noise; rng: the model's sampling (post-processing).
+    """
+    if checks < 1:
+        return FoundDependencies({}, None, ())
+    with single_threaded_blas():
+        sampled = MadeSampler(config, tensors).sample(CANDIDATE_ROWS, rng)
+    exclude = {names.index(name) for name in pinned if name in names}
+    candidates = ([] if "direct.w" not in tensors  # pinning needs the direct layer
+                  else dependency_candidates(sampled, config.token_counts, exclude, checks))
+    priors = [_joint(sampled, s, d, config.token_counts) * (rows / len(sampled))
+              for s, d in candidates]
+    check = check_dependencies(tokens, candidates, priors, config.token_counts, names, sigma,
+                               checks, noise)
+    found: dict[str, tuple[str, np.ndarray]] = {}
+    notices = []
+    for (s, d), mapping, count in zip(candidates, check.mappings, check.broken):
+        kd = config.token_counts[d]
+        varying = 1.0 - np.bincount(sampled[:, d], minlength=kd).max() / len(sampled)
+        if count <= DEPENDENCY_TOLERANCE * varying * rows:
+            found[names[d]] = (names[s], mapping)
+            share = max(count, 0.0) / max(rows, 1.0)
+            notices.append(
+                f"column {names[d]!r} follows {names[s]!r} in all but about {share:.1%} "
+                "of rows (noisy count): it is generated from it in every row; declare "
+                f"determined_by = {names[s]!r} in a schema file if that is a rule")
+    return FoundDependencies(found, check.release, tuple(notices))

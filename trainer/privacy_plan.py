@@ -11,7 +11,9 @@ the second phase's parameters depend on the first phase's output:
    ``typing_share`` of ε and ``typing_delta_share`` of δ). The accountant
    composes the two; with no column to type the phase is the pure-ε count.
 2. **phase "main"** (:class:`MainPhase`): the metadata releases (stage A:
-   value lists, nulls, ranges; stage B: fine histograms) and DP-SGD,
+   value lists, nulls, ranges; stage B: fine histograms), DP-SGD and the
+   dependency check after it (``dependency_share``: a few noisy
+   histograms and counts),
    composed jointly by the accountant. The metadata takes
    ``metadata_share`` of the phase's budget in Gaussian-equivalent squared
    units (more for a wide table: :func:`metadata_share`); DP-SGD's σ is then
@@ -204,6 +206,10 @@ class MainPhase:
       metadata_noise: noise scales of the metadata releases.
       stage_a_multiplier, stage_b_multiplier: effective Gaussian noise
         multipliers of the two metadata releases (None when empty).
+      dependency_checks: how many candidate pairs the dependency check after
+        training may test (each with a joint histogram and a count; a row
+        moves each by at most 1).
+      dependency_sigma: their Gaussian σ.
     """
 
     epsilon: float
@@ -212,16 +218,28 @@ class MainPhase:
     metadata_noise: MetadataNoise
     stage_a_multiplier: float | None
     stage_b_multiplier: float | None
+    dependency_checks: int = 0
+    dependency_sigma: float = 0.0
 
     name = MAIN_PHASE
 
     @property
+    def dependency_multiplier(self) -> float | None:
+        """Noise multiplier of the dependency check (σ over its L2 sensitivity
+        √(2·checks)), None when it is planned empty."""
+        if not self.dependency_checks:
+            return None
+        return self.dependency_sigma / math.sqrt(2 * self.dependency_checks)
+
+    @property
     def metadata_events(self) -> tuple[Any, ...]:
-        """The Gaussian DpEvents of stage A and B, composed with DP-SGD."""
+        """The Gaussian DpEvents of stage A and B and of the dependency check,
+        composed with DP-SGD."""
         import dp_accounting
 
         return tuple(dp_accounting.GaussianDpEvent(z)
-                     for z in (self.stage_a_multiplier, self.stage_b_multiplier)
+                     for z in (self.stage_a_multiplier, self.stage_b_multiplier,
+                               self.dependency_multiplier)
                      if z is not None)
 
 
@@ -274,8 +292,15 @@ def plan_main_phase(privacy: PrivacyConfig, first: FirstPhase, needs: Needs) -> 
     noise = MetadataNoise(count_scale=first.laplace_scale("row-count"),
                           vocab_sigma=vocab_sigma, range_sigma=range_sigma,
                           grid_sigma=grid_sigma, threshold_delta=per_column)
+    # the dependency check: its own share, taken from DP-SGD's; each check is
+    # a joint histogram and a count, of sensitivity 1 each: 2·checks of them
+    # form one Gaussian of L2 sensitivity √(2·checks)
+    checks = needs.dependency_checks(privacy.dependency_checks)
+    dependency_sigma = (math.sqrt(2 * checks / (privacy.dependency_share * mu**2))
+                        if checks else 0.0)
     return MainPhase(main_epsilon, main_delta, threshold_delta, noise,
-                     needs.stage_a_multiplier(noise), needs.stage_b_multiplier(noise))
+                     needs.stage_a_multiplier(noise), needs.stage_b_multiplier(noise),
+                     checks, dependency_sigma)
 
 
 def raw_metadata_noise() -> MetadataNoise:
@@ -329,7 +354,8 @@ class PrivacyPlan:
                  "partition_selection_delta": self.main.threshold_delta,
                  "metadata_noise_multipliers": {
                      "stage_a": self.main.stage_a_multiplier,
-                     "stage_b": self.main.stage_b_multiplier}},
+                     "stage_b": self.main.stage_b_multiplier,
+                     "dependency_check": self.main.dependency_multiplier}},
             ],
             "dpsgd": dict(self.dpsgd.to_plain(), capacity=self.dpsgd.capacity,
                           num_examples=self.dpsgd.num_examples),

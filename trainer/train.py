@@ -18,7 +18,10 @@ noise scale before values are read):
    per-example clipping on the fast dense path, one Gaussian noise draw per
    step, Adam with cosine decay; the budget tracker stops at the planned
    step count (never on the private loss), ``max_minutes`` may stop earlier;
-6. what was actually spent becomes the bundle's privacy statement
+6. declared dependencies pinned, undeclared ones found and pinned
+   (``trainer.dependencies``: candidates from the model, a noisy check of
+   each), one-way marginals calibrated to the released counts;
+7. what was actually spent becomes the bundle's privacy statement
    (``trainer.statement``).
 
 Steps 1 to 4 are :func:`prepare_run`, which the empirical audit reuses.
@@ -43,7 +46,7 @@ from trainer.calibrate import calibrate_marginals
 from trainer.config import TrainConfig, default_batch_size
 from trainer.declarations import Declarations
 from trainer.column_types import TypedTable
-from trainer.dependencies import pin_dependencies
+from trainer.dependencies import find_dependencies, pin_dependencies
 from trainer.derive import derive_metadata
 from trainer.encode import encode_table
 from trainer.intake import MIN_ROWS, intake
@@ -162,7 +165,18 @@ def train(
     params, steps_taken = result.params, result.steps_taken
     q = dpsgd.sampling_prob
 
-    statement = (privacy_statement(plan, run.releases, steps_taken) if dp
+    tensors = made.to_tensors(model, params)
+    index = {c.name: i for i, c in enumerate(derived.schema.modelled)}
+    tensors = pin_dependencies(model, tensors, index, derived.dependencies)
+    found = find_dependencies(
+        model, tensors, run.tokens, list(index), derived.dependencies,
+        checks=plan.main.dependency_checks if dp else config.privacy.dependency_checks,
+        sigma=plan.main.dependency_sigma if dp else 0.0,
+        rows=float(derived.schema.rows if dp else len(run.tokens)),
+        noise=randomness.noise_source(), rng=np.random.default_rng(config.seed))
+    tensors = pin_dependencies(model, tensors, index, found.dependencies)
+    releases = run.releases + ((found.release,) if found.release is not None else ())
+    statement = (privacy_statement(plan, releases, steps_taken) if dp
                  else PrivacyStatement.non_private())
     typed = run.typed
     info = GeneratorInfo(
@@ -175,12 +189,10 @@ def train(
         else int(time.time() + 86_400 * config.expires_days),
     )
     provenance = {"software": "hzg 0.1.0", "versions": _versions()}
-    tensors = made.to_tensors(model, params)
-    index = {c.name: i for i, c in enumerate(derived.schema.modelled)}
-    tensors = pin_dependencies(model, tensors, index, derived.dependencies)
     if config.calibrate_marginals:
         tensors = calibrate_marginals(
-            model, tensors, {index[name]: t for name, t in derived.marginals.items()},
+            model, tensors, {index[name]: t for name, t in derived.marginals.items()
+                             if name not in found.dependencies},
             seed=config.seed)
     bundle = Bundle(info, ModelSpec(FAMILY, model.to_plain()), derived.schema.to_plain(),
                     statement.to_plain(), provenance, tensors)
@@ -191,7 +203,7 @@ def train(
             expected_batch_size=step.expected_batch_size if dp else dpsgd.expected_batch_size,
             compile_seconds=result.compile_seconds, train_seconds=result.train_seconds,
             total_seconds=time.perf_counter() - started, stopped_early=result.stopped_early,
-            notices=typed.notices + derived.notices, clip_norm=step.l2_clip if dp else None))
+            notices=typed.notices + derived.notices + found.notices, clip_norm=step.l2_clip if dp else None))
     return bundle
 
 

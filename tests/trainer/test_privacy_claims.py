@@ -35,6 +35,7 @@ from trainer.intake import exact_types, intake
 from trainer.load import RawTable
 from trainer.releases import MetadataNoise, MetadataOptions, NoiseSource, run_stage_a
 from trainer.releases.cell_classes import noisy_cell_classes
+from trainer.releases.dependency_check import check_dependencies
 from trainer.releases.needs import plan_needs
 from trainer.releases.noise import seeded_noise_for_tests
 from trainer.releases.row_count import noisy_row_count
@@ -162,6 +163,13 @@ def test_every_release_states_the_sensitivity_of_the_declared_structure(trained)
     assert stage_b["histograms"] == recount["fine"]
     assert stage_b["noise_multiplier"] == pytest.approx(
         stage_b["grid_sigma"] / math.sqrt(recount["fine"]))  # no dependency declared
+    # the dependency check: a joint histogram and a count per planned pair
+    modelled = len(schema.modelled)
+    checks = min(p.dependency_checks, modelled * (modelled - 1) // 2)
+    check = _mechanism(privacy, "dependency-check").params
+    assert check["checks"] == checks > 0
+    assert check["l2_sensitivity"] == pytest.approx(math.sqrt(2 * checks))
+    assert check["noise_multiplier"] == pytest.approx(check["sigma"] / math.sqrt(2 * checks))
 
 
 def test_each_phase_spends_what_its_events_compose_to(trained):
@@ -177,7 +185,7 @@ def test_each_phase_spends_what_its_events_compose_to(trained):
     sgd = _mechanism(privacy, "dp-sgd").params
     extra = _mechanism(privacy, "metadata-stage-a").params["extra_delta"]
     accountant = dp_accounting.pld.PLDAccountant()
-    for name in ("metadata-stage-a", "metadata-stage-b"):
+    for name in ("metadata-stage-a", "metadata-stage-b", "dependency-check"):
         accountant.compose(dp_accounting.GaussianDpEvent(
             _mechanism(privacy, name).params["noise_multiplier"]))
     accountant.compose(dpsgd_event(sgd["noise_multiplier"], sgd["sampling_probability"],
@@ -313,6 +321,31 @@ def test_stage_b_draws_its_sigma():
     z = np.array(z)
     _check_std(z, 1.0)
     assert np.all(np.asarray(z.size) > 100)
+
+
+def test_the_dependency_check_draws_its_sigma():
+    # a source of 5 tokens and a dependent that follows it in ~90% of rows;
+    # every joint cell and every count of breaking rows must carry N(0, σ²)
+    rng = np.random.default_rng(9)
+    source_tokens = rng.integers(0, 5, 2000)
+    dependent = source_tokens % 3
+    flip = rng.random(2000) < 0.1
+    dependent[flip] = rng.integers(0, 3, int(flip.sum()))
+    tokens = np.stack([source_tokens, dependent], axis=1)
+    exact_joint = np.bincount(source_tokens * 3 + dependent, minlength=15).reshape(5, 3)
+    sigma, source = 7.0, NoiseSource(np.random.default_rng(3))
+    cells, counts = [], []
+    for _ in range(400):
+        check = check_dependencies(tokens, [(0, 1)], [np.zeros((5, 3))], (5, 3), ("a", "b"),
+                                   sigma, 2, source)
+        cells.append((check.joints[0] - exact_joint).ravel())
+        exact = np.count_nonzero(dependent != check.mappings[0][source_tokens])
+        counts.append(check.broken[0] - exact)
+    # the ledger states the planned checks (2), not the candidates (1)
+    assert check.release.params == {"sigma": sigma, "l2_sensitivity": pytest.approx(2.0),
+                                    "noise_multiplier": pytest.approx(3.5), "checks": 2}
+    _check_std(np.concatenate(cells), sigma)
+    _check_std(np.array(counts), sigma)
 
 
 # --- decisions that must not be exact functions of the cells -------------------

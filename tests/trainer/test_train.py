@@ -29,7 +29,7 @@ def test_bundle_verifies_and_states_its_budget(trained, tiny_config):
     assert math.isclose(privacy.delta, 1e-5, rel_tol=1e-9)
     names = [m.name for m in privacy.mechanisms]
     assert names == ["row-count", "cell-classes", "metadata-stage-a", "metadata-stage-b",
-                     "dp-sgd"]
+                     "dependency-check", "dp-sgd"]
     sgd = privacy.mechanisms[-1].params
     assert sgd["steps"] == report.steps_taken == report.steps_planned
     assert sgd["sampler"] == "poisson"

@@ -8,6 +8,9 @@ table outside the weights, and how much privacy each costs.
    histograms, identifier shapes.
 3. **Stage B** (``stage_b``), one Gaussian release: a fine histogram per
    numeric and datetime column on a grid fixed by stage A or declarations.
+4. **Dependency check** (``dependency_check``), after DP-SGD, one Gaussian
+   release: per candidate pair of columns a joint histogram and a count of
+   the rows that break its mapping.
 
 How many histograms each release holds is fixed by column kinds and
 declarations (``needs``), its noise scales by the budget split (``noise``),

@@ -51,6 +51,14 @@ class Needs:
     # σ_vocab (character-class shapes of the values not released) with its
     # own partition selection
     shapes: tuple[str, ...] = ()
+    # columns the model generates (categorical, text, numeric, datetime): the
+    # dependency check after training has candidates only with two or more
+    modelled: int = 0
+
+    def dependency_checks(self, most: int) -> int:
+        """Noisy counts the dependency check may release: ``most``, or fewer
+        when the table has fewer ordered column pairs (one needs two columns)."""
+        return min(most, self.modelled * (self.modelled - 1) // 2)
 
     @property
     def stage_b_histograms(self) -> int:
@@ -129,8 +137,11 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
         elif column.kind == "id" and column.value_type == "string" and d.pattern is None:
             vocab.append(column.name)
             partition.append(column.name)
+    modelled = sum(column.kind in ("categorical", "text", "numeric", "datetime")
+                   for column in table.columns)
     return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine),
-                 tuple(atoms), tuple(dependencies), tuple(coarse_atoms), tuple(shapes))
+                 tuple(atoms), tuple(dependencies), tuple(coarse_atoms), tuple(shapes),
+                 modelled)
 
 
 def _dependency(column, source: str, kinds: dict[str, str]) -> tuple[str, str]:
