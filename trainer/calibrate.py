@@ -9,7 +9,13 @@ Each token's target is the inverse-variance blend of the two estimates:
     target = (dp / var_dp + model / var_model) / (1 / var_dp + 1 / var_model)
 
 with var_dp known exactly from the release and var_model = (ρ · model)², ρ
-a fixed relative error of the trained model (0.1, chosen on public data).
+the relative error of the trained model on that column: at least 0.1
+(chosen on public data), more where the released counts show the model
+further off than their noise explains (an empirical-Bayes estimate from the
+tokens of the column: the squared gaps beyond each count's noise variance,
+relative to the model's squared counts). On adult ρ stays at 0.1; on a
+table of zero-heavy counts (baseball) DP-SGD left the zeros 50% too common
+and ρ reaches 0.3 to 0.6, so the precise released counts win.
 The output bias of each column is then shifted by log(target / model) until
 sampled marginals match the targets (iterative proportional fitting on the
 logits, with common random numbers so it converges instead of chasing
@@ -31,7 +37,7 @@ from provisioner._blas import single_threaded_blas
 from provisioner.models.made import MadeConfig, MadeSampler
 
 MAX_STEP = 2.0  # logit change per iteration, against wild targets
-MODEL_RELATIVE_ERROR = 0.1
+MODEL_RELATIVE_ERROR = 0.1  # the least relative error the blend assumes of the model
 ABSENT_LOGIT = -1e4  # exp(-1e4) is 0 in float32: an absent token is never drawn
 
 
@@ -49,10 +55,21 @@ class MarginalTarget:
     absent: np.ndarray | None = None
 
 
+def model_relative_error(model_counts: np.ndarray, target: MarginalTarget) -> float:
+    """ρ of one column: how far the model's counts are from the released ones
+    beyond the releases' noise, relative to the model's counts (at least
+    ``MODEL_RELATIVE_ERROR``, at most 1)."""
+    dp = np.maximum(target.counts, 0.0)
+    excess = np.maximum((model_counts - dp) ** 2 - target.variances, 0.0).sum()
+    scale = max(float(np.sum(model_counts**2)), 1e-9)
+    return float(np.clip(np.sqrt(excess / scale), MODEL_RELATIVE_ERROR, 1.0))
+
+
 def _blend(model: np.ndarray, target: MarginalTarget, total: float) -> np.ndarray:
     dp = np.maximum(target.counts, 0.0)
     model_counts = model * total
-    var_model = np.maximum((MODEL_RELATIVE_ERROR * model_counts) ** 2, 1.0)
+    rho = model_relative_error(model_counts, target)
+    var_model = np.maximum((rho * model_counts) ** 2, 1.0)
     var_dp = np.maximum(target.variances, 1e-9)
     blended = (dp / var_dp + model_counts / var_model) / (1 / var_dp + 1 / var_model)
     return np.maximum(blended, 0.0)
