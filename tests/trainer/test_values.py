@@ -132,55 +132,6 @@ def test_atoms_are_counted_in_the_partition_selection_budget():
     assert plan_needs(table, declared).atoms == ()
 
 
-def test_declared_dependency_holds_in_every_synthetic_row():
-    import provisioner
-    from provisioner.bundle import decode_bundle
-    from provisioner.keys import SigningKey, TrustedKey, TrustStore
-    from trainer.config import PrivacyConfig, TrainConfig
-    from trainer.train import train
-
-    pd = __import__("pandas")
-    rng = np.random.default_rng(7)
-    levels = {"HS": 9, "Some-college": 10, "Bachelors": 13, "Masters": 14, "Doctorate": 16}
-    names = list(levels)
-    # every level well above the release thresholds at eps=3 on 3,000 rows (a
-    # level under them would fold into a neighbour; that is not what this tests)
-    education = rng.choice(names, 3000, p=[0.3, 0.25, 0.2, 0.13, 0.12])
-    frame = pd.DataFrame({"age": rng.integers(18, 80, 3000), "education": education,
-                          "education-num": [levels[e] for e in education]})
-    declared = Declarations.from_plain(
-        {"columns": {"education-num": {"determined_by": "education"}}})
-    config = TrainConfig(privacy=PrivacyConfig(epsilon=3.0, delta=1e-5), epochs=2)
-    # metadata noise from a fixed seed: with OS noise a run can also release a
-    # rare token for education (its noisy rest above 2 sd: about 2% of runs
-    # when nothing is rare), and rows of "__rare__" match no level; the
-    # dependency is checked on the rows of released levels
-    from trainer.releases.noise import seeded_noise_for_tests
-
-    with seeded_noise_for_tests(7):
-        bundle = train(frame, config, declarations=declared)
-    key = SigningKey.generate("t")
-    opened = decode_bundle(bundle.to_bytes(key),
-                           trust=TrustStore([TrustedKey(key.public_key, "t", "m")]))
-    rows = provisioner.Generator.from_opened(opened).sample(20000, seed=3).to_pandas()
-    released = rows["education"].isin(names)
-    held = rows["education"].map(levels) == rows["education-num"]
-    assert released.mean() > 0.99 and held[released].all()
-    stage_b = [m for m in bundle.privacy["mechanisms"] if m["name"] == "metadata-stage-b"][0]
-    assert stage_b["params"]["dependencies"] == [["education", "education-num"]]
-
-
-def test_a_dependency_must_follow_its_source():
-    import pytest
-    from provisioner.errors import SchemaFileError
-
-    declared = Declarations.from_plain({"columns": {"a": {"determined_by": "b"}}})
-    with pytest.raises(SchemaFileError, match="comes after it"):
-        declared.check_columns(["a", "b"])
-    with pytest.raises(SchemaFileError, match="itself"):
-        Declarations.from_plain({"columns": {"a": {"determined_by": "a"}}})
-
-
 def test_a_narrow_range_far_from_zero_gets_a_fine_grid():
     rng = np.random.default_rng(8)
     lat = rng.normal(44.97, 0.03, 8000)
