@@ -21,6 +21,12 @@ A schema file is TOML or JSON with one entry per column::
     [columns.education-num]
     determined_by = "education"   # a function of education: generated from it
 
+    [columns.education-num.mapping]   # optional: the function itself (a
+    Bachelors = 13                    # published code table), for each of the
+    HS-grad = 9                       # source's declared categories; else it
+                                      # is learned under DP, which at a small
+                                      # budget can miss values few rows hold
+
     [columns.ssn]
     drop = true
 
@@ -55,7 +61,7 @@ VALUE_TYPES = {
     "id": ("integer", "string"),
 }
 _KEYS = {"kind", "drop", "categories", "rare", "nullable", "bounds", "decimals", "edges",
-         "unit", "format", "pattern", "value_type", "determined_by"}
+         "unit", "format", "pattern", "value_type", "determined_by", "mapping"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +82,8 @@ class ColumnDeclaration:
     format: str | None = None
     pattern: str | None = None
     determined_by: str | None = None  # a functional dependency: source column
+    # the dependency's values: (source category, dependent value) pairs
+    mapping: tuple[tuple[Any, Any], ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +165,36 @@ class Declarations:
                 raise SchemaFileError(
                     f"{self.source}: column {name!r} is determined_by {source!r}, which "
                     "comes after it; put the source column first in the table")
+            if column.mapping is not None:
+                self._check_mapping(name, column)
+
+    def _check_mapping(self, name: str, column: ColumnDeclaration) -> None:
+        """A declared mapping covers exactly the source's closed category list."""
+        source = self.get(column.determined_by)
+        where = f"{self.source}: column {name!r}"
+        if source.categories is None or source.rare is not False:
+            raise SchemaFileError(
+                f"{where} declares a mapping: declare the categories of "
+                f"{column.determined_by!r} with rare = false, so that every value has one")
+        keys = {str(k) for k, _ in column.mapping}
+        categories = {str(c) for c in source.categories}
+        if keys != categories:
+            raise SchemaFileError(
+                f"{where}: mapping must give a value for each of the {len(categories)} "
+                f"categories of {column.determined_by!r}, and for nothing else "
+                f"({len(categories - keys)} missing, {len(keys - categories)} unknown)")
+        if column.categories is not None:
+            allowed = {str(c) for c in column.categories}
+            if any(str(v) not in allowed for _, v in column.mapping):
+                raise SchemaFileError(f"{where}: mapping gives values outside its categories")
+        if column.categories is None and column.bounds is None and column.edges is None:
+            raise SchemaFileError(
+                f"{where} declares a mapping: declare its categories, or its bounds, so "
+                "that every value the mapping gives is in its range")
+        if column.bounds is not None:
+            lo, hi = column.bounds
+            if any(not (_is_number(v) and lo <= v <= hi) for _, v in column.mapping):
+                raise SchemaFileError(f"{where}: mapping gives values outside its bounds")
 
 
 def _column(name: str, entry: Any) -> ColumnDeclaration:
@@ -221,6 +259,15 @@ def _column(name: str, entry: Any) -> ColumnDeclaration:
                               "what it writes, e.g. \"%d/%m/%Y\"")
     if fields.get("determined_by") == name:
         raise SchemaFileError(f"{where}: a column cannot be determined_by itself")
+    if "mapping" in entry:
+        mapping = entry["mapping"]
+        if "determined_by" not in fields:
+            raise SchemaFileError(f"{where}: mapping needs determined_by (its source column)")
+        if (not isinstance(mapping, dict) or not mapping
+                or not all(isinstance(v, str) or _is_number(v) for v in mapping.values())):
+            raise SchemaFileError(f"{where}: mapping must be a table of source value = "
+                                  "dependent value (numbers or strings)")
+        fields["mapping"] = tuple(mapping.items())
     return ColumnDeclaration(name, **fields)
 
 

@@ -2,7 +2,8 @@
 
 A schema file may say ``determined_by = "education"`` for ``education-num``:
 the owner declares that each source value has one dependent value. That
-fact is public; *which* value belongs to which is not, so it is learned under
+fact is public; *which* value belongs to which is not, unless the owner
+declares the ``mapping`` too (a published code table); otherwise it is learned under
 DP: one more histogram in stage B counts rows by (source token, dependent
 token), and each source token maps to the dependent token with the largest
 noisy count (post-processing). The model then generates the dependent column
@@ -54,8 +55,9 @@ from trainer.releases.dependency_check import check_dependencies
 from trainer.releases.noise import NoiseSource
 from trainer.releases.record import Release
 
-__all__ = ("DEPENDENCY_TOLERANCE", "FoundDependencies", "PIN_LOGIT", "dependency_candidates",
-           "dependency_mapping", "find_dependencies", "pin_dependencies")
+__all__ = ("DEPENDENCY_TOLERANCE", "FoundDependencies", "PIN_LOGIT", "declared_mapping",
+           "dependency_candidates", "dependency_mapping", "find_dependencies",
+           "pin_dependencies")
 
 PIN_LOGIT = 1e3  # e^-1000 is 0: the mapped token is the only one drawn
 # A found dependency may be broken by at most this share of the rows outside
@@ -75,6 +77,39 @@ def _tokens(column: Column, table: TypedTable, fallback: int | None) -> np.ndarr
     if column.kind == "categorical":
         return encode_categorical(column, typed, fallback)
     return encode_grid(column, typed, fallback)
+
+
+def declared_mapping(source: Column, dependent: Column,
+                     mapping: Sequence[tuple[object, object]]) -> np.ndarray:
+    """Dependent token of each source token, from a declared mapping (public).
+
+    The source's categories are declared and closed (``check_columns``); its
+    null token, when it has one, maps to the dependent's null token, or else
+    to the token the mapping gives most often (a public fact, not the data).
+    """
+    values = {str(k): v for k, v in mapping}
+    out = []
+    for category in source.categories:
+        value = values[str(category)]
+        if dependent.kind == "categorical":
+            labels = [str(c) for c in dependent.categories]
+            if str(value) not in labels:
+                raise ConfigError(f"column {dependent.name!r}: its declared mapping gives "
+                                  f"{value!r}, which is not one of its values; declare its "
+                                  "categories")
+            out.append(labels.index(str(value)))
+        else:
+            edges = np.asarray(dependent.grid.cell_edges)
+            cell = int(np.clip(np.searchsorted(edges, float(value), side="right") - 1,
+                               0, len(edges) - 2))
+            out.append(int(np.searchsorted(np.asarray(dependent.grid.bin_starts), cell,
+                                           side="right") - 1))
+    tokens = np.zeros(source.num_tokens, dtype=np.int64)
+    tokens[:len(out)] = out
+    if source.null_token is not None:
+        tokens[source.null_token] = (dependent.null_token if dependent.null_token is not None
+                                     else np.bincount(out).argmax())
+    return tokens
 
 
 def dependency_mapping(source: Column, dependent: Column, table: TypedTable,

@@ -20,7 +20,7 @@ from provisioner.schema import Column, Schema
 from trainer.calibrate import MarginalTarget
 from trainer.column_types import TypedColumn, TypedTable
 from trainer.declarations import Declarations
-from trainer.dependencies import dependency_mapping
+from trainer.dependencies import declared_mapping, dependency_mapping
 from trainer.releases.needs import MetadataOptions, plan_needs
 from trainer.releases.noise import MetadataNoise, NoiseSource
 from trainer.releases.record import MAIN_PHASE, Release
@@ -233,10 +233,13 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
         columns.append(out)
     by_name = {c.name: c for c in columns}
     dependencies = {}
-    for source_name, dependent_name in needs.dependencies:
+    for source_name, dependent_name in needs.dependencies + needs.mapped:
         source_column, dependent = by_name[source_name], by_name[dependent_name]
+        declared_pairs = declared.get(dependent_name).mapping
         dependencies[dependent_name] = (source_name, dependency_mapping(
-            source_column, dependent, table, fallback, noise.grid_sigma, source))
+            source_column, dependent, table, fallback, noise.grid_sigma, source)
+            if declared_pairs is None else
+            declared_mapping(source_column, dependent, declared_pairs))
         marginals.pop(dependent_name, None)  # it follows from the source's
         if dependent.kind == "numeric" and any(
                 b - a > 1 for a, b in zip(dependent.grid.bin_starts,

@@ -51,6 +51,8 @@ class Needs:
     # σ_vocab (character-class shapes of the values not released) with its
     # own partition selection
     shapes: tuple[str, ...] = ()
+    # declared dependencies whose mapping is declared too: no histogram
+    mapped: tuple[tuple[str, str], ...] = ()
     # columns the model generates (categorical, text, numeric, datetime): the
     # dependency check after training has candidates only with two or more
     modelled: int = 0
@@ -95,6 +97,7 @@ class Needs:
 def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
     """Which columns need which release; depends on kinds and declarations only."""
     vocab, partition, ranged, fine, atoms, dependencies = [], [], [], [], [], []
+    mapped: list[tuple[str, str]] = []
     coarse_atoms: list[str] = []
     shapes: list[str] = []
     range_histograms = 0
@@ -102,7 +105,8 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
     for column in table.columns:
         d = declared.get(column.name)
         if d.determined_by is not None:
-            dependencies.append(_dependency(column, d.determined_by, kinds))
+            pair = _dependency(column, d.determined_by, kinds)
+            (dependencies if d.mapping is None else mapped).append(pair)
         if column.kind in ("categorical", "text"):
             # a declared list is counted too (no selection: the values are
             # public): its noisy counts are the calibration targets that keep
@@ -141,7 +145,7 @@ def plan_needs(table: TypedTable, declared: Declarations) -> Needs:
                    for column in table.columns)
     return Needs(tuple(vocab), tuple(partition), tuple(ranged), range_histograms, tuple(fine),
                  tuple(atoms), tuple(dependencies), tuple(coarse_atoms), tuple(shapes),
-                 modelled)
+                 tuple(mapped), modelled)
 
 
 def _dependency(column, source: str, kinds: dict[str, str]) -> tuple[str, str]:
