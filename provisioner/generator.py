@@ -188,6 +188,11 @@ class Generator(Sampling):
         if isinstance(value, bool) == (column.value_type == "boolean") and value in labels:
             return labels.index(value)
         if column.rare_label is not None and value == column.rare_label:
+            if column.filler is not None:  # a text column never shows its rare label
+                raise ImpossibleCondition(
+                    f"impossible condition {column.name}={value!r}: {column.name!r} is a "
+                    "text column, whose rows outside its frequent values get made-up "
+                    "fillers, never that label; condition on a frequent value")
             return column.rare_token
         shown = ", ".join(map(str, labels[:12])) + (" ..." if len(labels) > 12 else "")
         rare = (" (values too rare to be released under DP are not in the generator)"

@@ -40,6 +40,15 @@ def test_rare_rows_get_fillers_and_frequent_values_stay(films):
     assert len(set(fillers)) > 0.99 * len(fillers)  # fresh strings, not one placeholder
 
 
+def test_a_condition_names_frequent_values_never_the_rare_label(films):
+    from provisioner.errors import ImpossibleCondition
+
+    table = films.sample(500, seed=4, where={"title": "Heat"})
+    assert set(table["title"].tolist()) == {"Heat"}
+    with pytest.raises(ImpossibleCondition, match="text column"):
+        films.sample(10, seed=4, where={"title": "__rare__"})
+
+
 def test_fillers_are_reproducible_and_split_like_any_value(films):
     whole = films.sample(20_000, seed=9)["title"].tolist()
     assert films.sample(20_000, seed=9)["title"].tolist() == whole
