@@ -3,8 +3,8 @@
 A schema file may say ``determined_by = "education"`` for ``education-num``:
 the owner declares that each source value has one dependent value. That
 fact is public; *which* value belongs to which is not, unless the owner
-declares the ``mapping`` too (a published code table); otherwise it is learned under
-DP: one more histogram in stage B counts rows by (source token, dependent
+declares the ``mapping`` too (a published code table); otherwise it is
+learned under DP: one more histogram in stage B counts rows by (source token, dependent
 token), and each source token maps to the dependent token with the largest
 noisy count (post-processing). The model then generates the dependent column
 deterministically: its output head reads only the source's one-hot input
@@ -27,10 +27,10 @@ rows in four keep the mapping), so after training :func:`find_dependencies`
    declared dependency: the model's own guess is wrong for source values
    that few rows hold) and a noisy count of the real rows that break it;
 3. pins the pairs whose noisy count is within ``DEPENDENCY_TOLERANCE`` of
-   the rows outside the dependent's most common token (post-processing). A pair broken by a few rows is then generated as
-   if it held in all of them; a column that is merely skewed (one token in
-   99% of rows) is not taken for a dependent, since its rows outside that
-   token would be lost.
+   the rows outside the dependent's most common token (post-processing). A
+   pair broken by a few rows is then generated as if it held in all of
+   them; a column that is merely skewed (one token in 99% of rows) is not
+   taken for a dependent, since its rows outside that token would be lost.
 
 The source must come before the dependent in the model's column order (the
 direct layer is masked that way); a dependency the other way round is left
@@ -40,7 +40,6 @@ to DP-SGD.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np

@@ -203,7 +203,8 @@ def train(
             expected_batch_size=step.expected_batch_size if dp else dpsgd.expected_batch_size,
             compile_seconds=result.compile_seconds, train_seconds=result.train_seconds,
             total_seconds=time.perf_counter() - started, stopped_early=result.stopped_early,
-            notices=typed.notices + derived.notices + found.notices, clip_norm=step.l2_clip if dp else None))
+            notices=typed.notices + derived.notices + found.notices,
+            clip_norm=step.l2_clip if dp else None))
     return bundle
 
 
