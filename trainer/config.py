@@ -70,8 +70,8 @@ class PrivacyConfig:
       dependency_checks: how many candidate functional dependencies the
         dependency check may test after training (0: none). Candidates come
         from rows sampled from the trained model (post-processing); each
-        test is one noisy count of the rows that break the candidate's
-        mapping (see ``trainer.dependencies``).
+        test is a noisy joint histogram (the mapping) and a noisy count of
+        the rows that break it (see ``trainer.dependencies``).
       dependency_share: fraction of the main phase's budget, in squared
         Gaussian-equivalent units, for the dependency check (taken from
         DP-SGD).

@@ -49,8 +49,8 @@ from provisioner._blas import single_threaded_blas
 from provisioner.models.made import MadeConfig, MadeSampler
 from provisioner.schema import Column
 from trainer.column_types import TypedTable
-from trainer.encode import encode_categorical, encode_grid
-from trainer.releases.dependency_check import check_dependencies
+from trainer.encode import encode_categorical, encode_grid, grid_tokens
+from trainer.releases.dependency_check import check_dependencies, joint_counts
 from trainer.releases.noise import NoiseSource
 from trainer.releases.record import Release
 
@@ -98,11 +98,7 @@ def declared_mapping(source: Column, dependent: Column,
                                   "categories")
             out.append(labels.index(str(value)))
         else:
-            edges = np.asarray(dependent.grid.cell_edges)
-            cell = int(np.clip(np.searchsorted(edges, float(value), side="right") - 1,
-                               0, len(edges) - 2))
-            out.append(int(np.searchsorted(np.asarray(dependent.grid.bin_starts), cell,
-                                           side="right") - 1))
+            out.append(int(grid_tokens(dependent.grid, np.array([float(value)]))[0]))
     tokens = np.zeros(source.num_tokens, dtype=np.int64)
     tokens[:len(out)] = out
     if source.null_token is not None:
@@ -119,11 +115,10 @@ def dependency_mapping(source: Column, dependent: Column, table: TypedTable,
     Each row adds 1 to one cell (sensitivity 1), noised with σ = ``sigma``
     inside the stage-B release.
     """
-    s = _tokens(source, table, fallback.get(source.name)).astype(np.int64)
-    d = _tokens(dependent, table, fallback.get(dependent.name)).astype(np.int64)
+    s = _tokens(source, table, fallback.get(source.name))
+    d = _tokens(dependent, table, fallback.get(dependent.name))
     ks, kd = source.num_tokens, dependent.num_tokens
-    joint = np.bincount(s * kd + d, minlength=ks * kd).astype(np.float64).reshape(ks, kd)
-    joint = joint + noise.gaussian(sigma, (ks, kd))
+    joint = joint_counts(s, d, ks, kd) + noise.gaussian(sigma, (ks, kd))
     return np.argmax(joint, axis=1).astype(np.int64)
 
 
@@ -158,9 +153,7 @@ def pin_dependencies(config: MadeConfig, tensors: Mapping[str, np.ndarray],
 
 
 def _joint(tokens: np.ndarray, s: int, d: int, token_counts: Sequence[int]) -> np.ndarray:
-    ks, kd = int(token_counts[s]), int(token_counts[d])
-    return np.bincount(tokens[:, s].astype(np.int64) * kd + tokens[:, d],
-                       minlength=ks * kd).reshape(ks, kd).astype(np.float64)
+    return joint_counts(tokens[:, s], tokens[:, d], int(token_counts[s]), int(token_counts[d]))
 
 
 def dependency_candidates(sampled: np.ndarray, token_counts: Sequence[int],

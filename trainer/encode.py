@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from provisioner.schema import Column, Schema
+from provisioner.schema import Column, Grid, Schema
 from trainer.column_types import TypedColumn, TypedTable
 
 
@@ -34,14 +34,17 @@ def encode_categorical(column: Column, typed: TypedColumn, fallback: int | None)
     return tokens
 
 
-def encode_grid(column: Column, typed: TypedColumn, fallback: int | None) -> np.ndarray:
-    """Values to bin tokens; values outside the grid are clipped into its end cells."""
-    grid = column.grid
+def grid_tokens(grid: Grid, values: np.ndarray) -> np.ndarray:
+    """Bin token of each value; values outside the grid are clipped into its end cells."""
     edges = np.asarray(grid.cell_edges)
-    values = typed.values.astype(np.float64)
-    cells = np.searchsorted(edges, values, side="right") - 1
+    cells = np.searchsorted(edges, np.asarray(values, dtype=np.float64), side="right") - 1
     cells = np.clip(cells, 0, len(edges) - 2)
-    tokens = np.searchsorted(np.asarray(grid.bin_starts), cells, side="right") - 1
+    return np.searchsorted(np.asarray(grid.bin_starts), cells, side="right") - 1
+
+
+def encode_grid(column: Column, typed: TypedColumn, fallback: int | None) -> np.ndarray:
+    """Values to bin tokens (:func:`grid_tokens`), nulls to the null token."""
+    tokens = grid_tokens(column.grid, typed.values)
     null = column.null_token
     if null is None:
         null = fallback if fallback is not None else 0

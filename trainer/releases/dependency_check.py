@@ -33,9 +33,23 @@ import numpy as np
 from trainer.releases.noise import NoiseSource, noisy_histogram
 from trainer.releases.record import MAIN_PHASE, Release
 
-__all__ = ("RELEASE_NAME", "DependencyCheck", "check_dependencies")
+__all__ = ("RELEASE_NAME", "DependencyCheck", "check_dependencies", "joint_cells",
+           "joint_counts")
 
 RELEASE_NAME = "dependency-check"
+
+
+def joint_cells(source: np.ndarray, dependent: np.ndarray, dependent_tokens: int) -> np.ndarray:
+    """Cell of each row in a (source token, dependent token) histogram, row-major."""
+    return np.asarray(source, dtype=np.int64) * dependent_tokens + dependent
+
+
+def joint_counts(source: np.ndarray, dependent: np.ndarray, source_tokens: int,
+                 dependent_tokens: int) -> np.ndarray:
+    """Exact ``(source tokens, dependent tokens)`` counts of the rows' pairs."""
+    cells = joint_cells(source, dependent, dependent_tokens)
+    return np.bincount(cells, minlength=source_tokens * dependent_tokens).reshape(
+        source_tokens, dependent_tokens).astype(np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +97,7 @@ def check_dependencies(tokens: np.ndarray, candidates: Sequence[tuple[int, int]]
     for (s, d), prior in zip(candidates, priors, strict=True):
         ks, kd = int(token_counts[s]), int(token_counts[d])
         stream = source.stream(RELEASE_NAME, names[s], names[d])
-        joint = noisy_histogram(tokens[:, s].astype(np.int64) * kd + tokens[:, d], ks * kd,
+        joint = noisy_histogram(joint_cells(tokens[:, s], tokens[:, d], kd), ks * kd,
                                 sigma, stream).reshape(ks, kd)
         mapping = np.argmax(joint + prior, axis=1).astype(np.int64)
         broken = np.count_nonzero(tokens[:, d] != mapping[tokens[:, s]])

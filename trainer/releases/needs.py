@@ -58,8 +58,8 @@ class Needs:
     modelled: int = 0
 
     def dependency_checks(self, most: int) -> int:
-        """Noisy counts the dependency check may release: ``most``, or fewer
-        when the table has fewer ordered column pairs (one needs two columns)."""
+        """Candidate pairs the dependency check may test: ``most``, or fewer
+        when the table has fewer column pairs (one needs two columns)."""
         return min(most, self.modelled * (self.modelled - 1) // 2)
 
     @property
