@@ -175,6 +175,48 @@ def test_an_integer_zero_one_column_keeps_its_ones():
     assert derived.schema.column("flag").grid.cell_edges[-1] >= 2
 
 
+def test_a_zero_inflated_float_keeps_its_rain():
+    # weather's precipitation: 0.00 in 93% of hours, 0.01 and up in the rest.
+    # Magnitudes under 0.01 cannot hold a value with two decimals, so the
+    # zero cell neighbours the cell of 0.01: with the 13 empty cells between
+    # them the rain was read as noise (precip came back all 0).
+    rng = np.random.default_rng(11)
+    n = 20000
+    # four magnitude cells of 425 wet rows each, under 4.5σ = 472 alone
+    wet = np.repeat([0.01, 0.02, 0.05, 0.1], 425)
+    cells = [f"{v:.2f}" for v in np.concatenate([wet, np.zeros(n - len(wet))])]
+    rng.shuffle(cells)
+    noise = MetadataNoise(100.0, vocab_sigma=70.0, range_sigma=105.0, grid_sigma=100.0,
+                          threshold_delta=1e-9)  # weather's σ at ε = 1
+    table = exact_types(RawTable.from_text({"precip": cells}, "test"))
+    # together they stand 1700/√4 = 850 against 4.5σ = 472, 3.6σ clear (false
+    # failure 2e-4 per draw); behind 13 empty cells, 1700/√17 = 412 fell short
+    # in about 3 draws of 4
+    for seed in range(3):
+        derived = derive_metadata(table, Declarations.empty(), noise, MetadataOptions(), n,
+                                  NoiseSource(np.random.default_rng(seed)))
+        assert derived.schema.column("precip").grid.cell_edges[-1] >= 0.05
+
+
+def test_the_cell_below_the_range_counts_as_the_cell_above_does():
+    # years of schooling: 2% of people under 8 years, all in the magnitude
+    # cell [4, 8), under 4.5σ but above 2σ: cutting the range at 8 would put
+    # all of them at 8 (stage B then trims the thin end of [4, 8) again)
+    rng = np.random.default_rng(12)
+    n = 20000
+    years = np.concatenate([np.repeat([4, 5, 6, 7], 82), rng.integers(8, 21, n - 328)])
+    cells = [f"{v}.0" for v in years]
+    noise = MetadataNoise(100.0, vocab_sigma=57.0, range_sigma=86.0, grid_sigma=89.0,
+                          threshold_delta=1e-9)  # happiness's σ at ε = 1
+    table = exact_types(RawTable.from_text({"educ": cells}, "test"))
+    # 328 rows: 1.8σ above 2σ (false failure 3% per draw; these seeds pass) and
+    # under 4.5σ = 387 (the cell alone counts in about 1 draw of 4)
+    for seed in range(3):
+        derived = derive_metadata(table, Declarations.empty(), noise, MetadataOptions(), n,
+                                  NoiseSource(np.random.default_rng(seed)))
+        assert derived.schema.column("educ").grid.cell_edges[0] < 8
+
+
 def _typed_under_noise(cells: list[str], sigma: float, seed: int = 0):
     """The column's type decided on its class counts plus N(0, σ²) noise."""
     from trainer.column_types import type_table, typing_needs

@@ -249,15 +249,17 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     counts of those two cells.
 
     A cell counts as occupied above RANGE_Z·σ, and so does a run of cells whose
-    sum is above RANGE_Z·σ·√m (values spread thinly); the cell just above the last
-    one also counts above EXTEND_Z·σ, because a column's maximum often sits
-    alone in a cell of its own (16 for a 1-16 code starts a new power of two)
-    and cutting it there would clip every such row to the value below (a
-    false extension only widens the range, which stage B trims again). The
+    sum is above RANGE_Z·σ·√m (values spread thinly); the cells just beyond the
+    first and the last also count above EXTEND_Z·σ, because a column's
+    extremes often sit alone in a cell of their own (16 for a 1-16 code starts
+    a new power of two; years of schooling under 8, 3% of a survey, fill the
+    cell [4, 8) and nothing else) and cutting them there would clip every
+    such row to the value next to them (a false extension only widens the
+    range, which stage B trims again). The
     null and unparsed cells' noisy counts are kept for the column's null
-    decision and the owner. Cells that the column's type rules out
-    (magnitudes under 1 for integers: public) are skipped, so that an
-    integer's 0 and 1 are neighbours.
+    decision and the owner. Cells that no value can fall in (``possible``
+    False: magnitudes under one unit of the column's decimals) are skipped,
+    so that an integer's 0 and 1 are neighbours.
     """
     classes = _null_classes(column)
     extra = np.concatenate([np.full(int(np.sum(classes == 0)), size),
@@ -279,6 +281,8 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     first, last = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)
     if last + 1 < len(counts) and counts[last + 1] > EXTEND_Z * sigma:
         last += 1
+    if first > 0 and counts[first - 1] > EXTEND_Z * sigma:
+        first -= 1
     return (int(index[first]), int(index[last]), int(index[core[0]]), int(index[core[-1]]),
             float(counts[core[0]]), float(counts[core[-1]]))
 
@@ -299,6 +303,18 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                      rows_noisy: int, source: NoiseSource, out: StageA) -> None:
     sigma = noise.range_sigma
     present = ~column.null
+    if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:
+        places = column.decimals[present]
+        hist = noisy_histogram(places, 10, sigma, source)
+        # fewest decimals such that at most ~1% of rows (beyond noise) need more
+        tail = np.cumsum(hist[::-1])[::-1]  # tail[k] = rows needing >= k decimals
+        allowance = max(0.01 * rows_noisy, NULL_Z * sigma * 3)
+        chosen = 9
+        for k in range(10):
+            if k == 9 or tail[k + 1] <= allowance:
+                chosen = k
+                break
+        out.decimals[column.name] = chosen
     if d.bounds is None:
         if column.kind == "datetime":
             days = column.values[present] // TICKS_PER_DAY[column.unit]
@@ -323,9 +339,17 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
         else:
             cells = _magnitude_cells(column.values[present])
             size = 2 * (MAG_MAX - MAG_MIN) + 1
+            # Magnitudes the values cannot have are skipped, so that the zero
+            # cell neighbours the smallest possible one: under 1 for integers
+            # (public), under one unit of the released decimals for floats
+            # (post-processing): rain gauges read 0 in 93% of hours and 0.01
+            # or more in the rest, 13 empty cells away from zero on the full grid.
             possible = None
-            if column.value_type == "integer":
-                possible = np.array([min(abs(a), abs(b)) >= 1.0 or a == b == 0.0
+            places = 0 if column.value_type == "integer" else out.decimals.get(
+                column.name, d.decimals)
+            if places is not None:
+                smallest = 10.0**-places
+                possible = np.array([max(abs(a), abs(b)) > smallest or a == b == 0.0
                                      for a, b in map(_cell_range, range(size))])
             found = _occupied_cells(column, cells, size, sigma, source, out,
                                     "its range", possible)
@@ -338,18 +362,6 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                                           (*_cell_range(found[3]), found[5]))
     elif d.nullable is None:
         _null_cells(column, sigma, source, out)
-    if column.kind == "numeric" and column.value_type == "float" and d.decimals is None:
-        places = column.decimals[present]
-        hist = noisy_histogram(places, 10, sigma, source)
-        # fewest decimals such that at most ~1% of rows (beyond noise) need more
-        tail = np.cumsum(hist[::-1])[::-1]  # tail[k] = rows needing >= k decimals
-        allowance = max(0.01 * rows_noisy, NULL_Z * sigma * 3)
-        chosen = 9
-        for k in range(10):
-            if k == 9 or tail[k + 1] <= allowance:
-                chosen = k
-                break
-        out.decimals[column.name] = chosen
 
 
 def _too_small(name: str, what: str) -> str:
