@@ -141,11 +141,19 @@ def test_keygen_passphrase_without_a_terminal(tmp_path):
 
 # --- interrupted and killed runs --------------------------------------------
 
+def _interruptible() -> None:
+    # A shell that starts pytest in the background sets SIGINT to "ignore", and an
+    # ignored signal stays ignored across exec: restore the default so the child
+    # behaves as it would under a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_long_sample(out: Path) -> subprocess.Popen:
     code = "import sys; from provisioner.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, "-c", code, "sample", str(GOOD), *TRUST,
                              "-n", "50000000", "-o", str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
 
 
 def _wait_for_temp(folder: Path, process: subprocess.Popen) -> None:
