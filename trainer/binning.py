@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # the options are public settings; binning imports no release
     from trainer.releases.needs import MetadataOptions
 
 __all__ = ("fine_edges", "monotone_tail", "occupied_span", "quantile_bins",
-           "shrink_within_bins", "significant_span", "tail_runs", "tail_to_keep",
-           "with_point_cells")
+           "shrink_within_bins", "significant_span", "split_edges", "tail_runs",
+           "tail_to_keep", "with_point_cells")
 
 
 def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
@@ -77,20 +77,26 @@ def quantile_bins(weights: np.ndarray, bins: int, max_exact: int) -> list[int]:
 
 
 
-def shrink_within_bins(noisy: np.ndarray, starts: Sequence[int], sigma: float) -> np.ndarray:
+def shrink_within_bins(noisy: np.ndarray, starts: Sequence[int],
+                       sigma: float | np.ndarray) -> np.ndarray:
     """Decoding weights: noisy cell counts shrunk toward their bin's mean.
 
     Within a bin, cell counts vary by signal (spikes, slopes) and by the
     release's noise σ. Empirical Bayes: with observed variance s² the signal
     variance is what exceeds σ² clearly (by two standard errors of s²), and
-    each count is pulled toward the bin mean by λ = signal / (signal + σ²). Smooth bins become uniform (noise ignored),
-    spiky bins keep their spikes; cells then under 2σλ are taken as empty.
-    Post-processing of the released counts.
+    each count is pulled toward the bin mean by λ = signal / (signal + σ²).
+    Smooth bins become uniform (noise ignored), spiky bins keep their spikes;
+    cells then under 2σλ are taken as empty. ``sigma`` is one noise sd for all
+    cells or one per cell (cells measured more often are less noisy); a bin
+    uses the root mean square of its cells'. Post-processing of the released
+    counts.
     """
     weights = np.zeros_like(noisy)
+    sds = np.broadcast_to(np.asarray(sigma, dtype=np.float64), noisy.shape)
     bounds = list(starts) + [len(noisy)]
     for a, b in zip(bounds, bounds[1:]):
         cells = noisy[a:b]
+        sd = math.sqrt(float(np.mean(sds[a:b] ** 2)))
         if b - a == 1:
             weights[a:b] = max(float(cells[0]), 0.0)
             continue
@@ -98,11 +104,30 @@ def shrink_within_bins(noisy: np.ndarray, starts: Sequence[int], sigma: float) -
         # the variance of pure noise over m cells fluctuates by about
         # sqrt(2/(m-1)) of σ²: count as signal only what lies clearly above it
         excess = 1.0 + 2.0 * math.sqrt(2.0 / (b - a - 1))
-        signal = max(float(cells.var(ddof=1)) - excess * sigma**2, 0.0)
-        lam = signal / (signal + sigma**2) if sigma > 0 else 1.0
+        signal = max(float(cells.var(ddof=1)) - excess * sd**2, 0.0)
+        lam = signal / (signal + sd**2) if sd > 0 else 1.0
         shrunk = mean + lam * (cells - mean)
-        weights[a:b] = np.where(shrunk > 2 * sigma * lam, shrunk, 0.0)
+        weights[a:b] = np.where(shrunk > 2 * sd * lam, shrunk, 0.0)
     return np.maximum(weights, 0.0)
+
+
+def split_edges(lo: float, hi: float, count: float, sigma: float, unit: float,
+                most: int, z: float) -> np.ndarray:
+    """Edges of whole-unit sub-cells of the cell ``[lo, hi)`` for a second look.
+
+    As many sub-cells (up to ``most``, each at least one unit wide) as the
+    cell's noisy ``count`` can fill while each would hold more than ``z·σ``
+    on average: a sub-cell under its noise tells nothing the whole cell did
+    not. Returns ``[lo, hi]`` (no split) when fewer than two would. Post-
+    processing of the first look's count.
+    """
+    units = int(math.floor((hi - lo) / unit + 1e-9))
+    k = min(most, units, int(count // (z * sigma)) if sigma > 0 else most)
+    if k < 2:
+        return np.array([lo, hi], dtype=np.float64)
+    edges = lo + np.round(np.linspace(0.0, units, k + 1)) * unit
+    edges[-1] = hi
+    return np.unique(edges)
 
 
 def occupied_span(weights: np.ndarray) -> tuple[int, int]:

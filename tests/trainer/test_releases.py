@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.schema import Schema
 from trainer.declarations import Declarations
-from trainer.binning import fine_edges, quantile_bins, shrink_within_bins
+from trainer.binning import fine_edges, quantile_bins, shrink_within_bins, split_edges
 from trainer.column_types import TypedTable
 from trainer.intake import exact_types
 from trainer.load import RawTable
@@ -155,6 +155,18 @@ def test_within_bin_weights_drop_noise_but_keep_spikes():
     assert np.ptp(flat) < 0.5 * np.ptp(smooth)
     assert weights[31] > 3000 and weights[33] > 2000  # spikes stay
     assert weights[30] == weights[32] == weights[34] == 0.0  # empty cells stay empty
+
+
+def test_a_cell_is_split_only_when_its_sub_cells_would_stand_above_the_noise():
+    # 400 counts at σ = 60 fill three sub-cells above 2σ each, not four
+    assert list(split_edges(0.0, 1000.0, 400.0, 60.0, 1.0, 8, 2.0)) == [0, 333, 667, 1000]
+    assert list(split_edges(0.0, 1000.0, 100.0, 60.0, 1.0, 8, 2.0)) == [0, 1000]
+    assert list(split_edges(0.0, 1000.0, 1e6, 60.0, 1.0, 8, 2.0)) == list(range(0, 1001, 125))
+    # never finer than one unit of the values
+    assert list(split_edges(5.0, 6.0, 1e6, 1.0, 1.0, 8, 2.0)) == [5, 6]
+    assert list(split_edges(0.0, 3.0, 1e6, 1.0, 1.0, 8, 2.0)) == [0, 1, 2, 3]
+    edges = split_edges(0.5, 0.9, 1e6, 1.0, 0.1, 8, 2.0)
+    assert np.allclose(edges, [0.5, 0.6, 0.7, 0.8, 0.9])
 
 
 def test_a_wide_table_gets_a_metadata_share_in_proportion_to_its_columns():
