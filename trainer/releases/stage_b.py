@@ -25,6 +25,7 @@ from trainer.binning import (
     quantile_bins,
     shrink_within_bins,
     significant_span,
+    split_edges,
     tail_runs,
     tail_to_keep,
     with_point_cells,
@@ -40,6 +41,8 @@ __all__ = ("LOOKS", "run_stage_b")
 
 LOOKS = 2  # histograms per column: a first look, then a zoom or a second look
 ZOOM_GAIN = 4  # zoom when the new grid has 4x the cells the values occupied
+SPLIT_CELLS = 8  # a span cell is looked at again as up to 8 sub-cells
+SPLIT_Z = 2.0  # ... each of which would hold more than 2 sd of its noise
 
 
 def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a: StageA,
@@ -125,7 +128,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         else:
             core_cells = _core_cells(edges, core) if core is not None and d.bounds is None \
                 else None
-            looked = _body_and_tails(edges, noisy, first, last, measure, sigma,
+            looked = _body_and_tails(edges, noisy, first, last, measure, sigma, unit,
                                      declared=d.bounds is not None, core_cells=core_cells)
         max_exact = options.max_exact_tokens if integral else 0
         grid, target = looked.grid(options.numeric_bins, max_exact)
@@ -167,7 +170,8 @@ class _Looked:
     """What the two looks support: cells, their noisy counts and noise variances.
 
     ``body`` is the slice of cells whose counts come with the within-bin
-    shrinkage of ``shrink_within_bins``; the cells before and after it are
+    shrinkage of ``shrink_within_bins`` (at each cell's own noise: cells seen
+    on both looks are averaged, split cells less so); the cells before and after it are
     tail runs (their counts refitted by ``monotone_tail``). ``beyond`` holds
     the noisy sum and variance of the cells cut off below and above: their
     rows are clipped into the end cells, so their counts belong to the end bins.
@@ -177,24 +181,24 @@ class _Looked:
     counts: np.ndarray
     variances: np.ndarray
     body: slice
-    body_sigma: float
     beyond: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))
 
     def grid(self, bins: int, max_exact: int) -> tuple[Grid, MarginalTarget]:
         """Bins and decoding weights (post-processing), and the per-bin targets."""
         a, b = self.body.start, self.body.stop
         body = self.counts[a:b]
+        body_sds = np.sqrt(self.variances[a:b])
         n = len(self.counts)
         if n <= max_exact:
             starts = list(range(n))
         else:
             # Cells under 2σ are more likely noise than mass; each tail is one bin.
-            weights = np.where(body > 2 * self.body_sigma, body, 0.0)
+            weights = np.where(body > 2 * body_sds, body, 0.0)
             starts = ([0] if a > 0 else []) + [a + s for s in quantile_bins(weights, bins, 0)] \
                 + ([b] if b < n else [])
         decode = np.zeros(n)
         decode[a:b] = shrink_within_bins(body, [s - a for s in starts if a <= s < b] or [0],
-                                         self.body_sigma)
+                                         body_sds)
         decode[:a] = self.counts[:a]  # tails arrive refitted (non-negative)
         decode[b:] = self.counts[b:]
         grid = Grid(tuple(float(e) for e in self.edges), tuple(float(w) for w in decode),
@@ -217,46 +221,68 @@ def _zoom(edges: np.ndarray, noisy: np.ndarray, sigma: float) -> _Looked:
     first, last = significant_span(noisy, sigma)
     n = last - first + 1
     return _Looked(edges[first:last + 2], noisy[first:last + 1], np.full(n, sigma**2),
-                   slice(0, n), sigma,
+                   slice(0, n),
                    ((float(noisy[:first].sum()), first * sigma**2),
                     (float(noisy[last + 1:].sum()), (len(noisy) - last - 1) * sigma**2)))
 
 
 def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
-                    measure: Callable[[np.ndarray], np.ndarray], sigma: float, *,
-                    declared: bool, core_cells: tuple[tuple[int, int], tuple[int, int]] | None
-                    ) -> _Looked:
+                    measure: Callable[[np.ndarray], np.ndarray], sigma: float, unit: float,
+                    *, declared: bool,
+                    core_cells: tuple[tuple[int, int], tuple[int, int]] | None) -> _Looked:
     """The second look: the span ``[first, last]`` again, and tail runs beyond it.
 
-    The span's cells are averaged over both looks and its ends cut again where
-    the averages no longer support them; what is cut becomes tail runs of
-    1, 2, 4, ... of those cells. Beyond the span each run's count is the second
-    look's, combined with the first look's cells inside the run
-    (inverse-variance weights: m cells of the first look have variance m·σ²).
-    Without declared bounds a tail keeps its runs while the mass beyond
-    shows (``tail_to_keep``), and at least out to stage A's core end cells
-    (values are known to lie there). Declared bounds keep every run: they are
-    the output range, and the refitted counts say where its rows are.
+    The span's cells are looked at again and combined with the first look;
+    its ends are cut again where the second look no longer supports them, and
+    what is cut becomes tail runs of 1, 2, 4, ... of those cells. A span cell
+    where mass starts or stops (a neighbour under half its first count: a
+    cluster of ids, the edge of a spike, a range's end) is looked at again as
+    whole-unit sub-cells (``split_edges``), as many as its count fills above
+    the noise: values clustered inside a wide cell then decode inside their
+    cluster instead of across the cell. Smooth stretches keep their cells
+    whole (a split there only spreads the same count over noisier cells).
+    Beyond the span each run's count is the second look's, combined with the
+    first look's cells inside the run (inverse-variance weights: m cells of
+    the first look have variance m·σ²). Without declared bounds a tail keeps
+    its runs while the mass beyond shows (``tail_to_keep``), and at least out
+    to stage A's core end cells (values are known to lie there). Declared
+    bounds keep every run: they are the output range, and the refitted counts
+    say where its rows are.
     """
     right = [(last + 1 + a, last + 1 + b) for a, b in tail_runs(0, len(noisy) - last - 1)]
     left = [(first - b, first - a) for a, b in tail_runs(0, first)]  # nearest first
-    second_edges = np.concatenate([[edges[a] for a, _ in reversed(left)],
-                                   edges[first:last + 2], [edges[b] for _, b in right]])
+
+    def is_edge(j: int) -> bool:
+        return any(0 <= i < len(noisy) and noisy[i] < noisy[j] / 2 for i in (j - 1, j + 1))
+
+    whole = [np.array([edges[j], edges[j + 1]]) for j in range(first, last + 1)]
+    subs = [split_edges(edges[j], edges[j + 1], float(noisy[j]), sigma, unit,
+                        SPLIT_CELLS, SPLIT_Z) if is_edge(j) else whole[j - first]
+            for j in range(first, last + 1)]
+    parts = np.array([len(e) - 1 for e in subs])  # k_j sub-cells of span cell j
+    starts = np.concatenate([[0], np.cumsum(parts)])
+    second_edges = np.concatenate([[edges[a] for a, _ in reversed(left)], subs[0]]
+                                  + [e[1:] for e in subs[1:]] + [[edges[b] for _, b in right]])
     second = measure(second_edges)
-    body_stop = len(left) + last - first + 1
-    looked_again = second[len(left):body_stop]
-    averaged = (noisy[first:last + 1] + looked_again) / 2
-    body_sigma = sigma / math.sqrt(2.0)
+    body_stop = len(left) + int(starts[-1])
+    sub_counts = second[len(left):body_stop]
+    looked_again = np.add.reduceat(sub_counts, starts[:-1])  # S_j, variance k_j·σ²
+    # The first look's count c_j (variance σ²) and S_j by inverse variance:
+    # (k·c + S) / (k + 1), variance k·σ² / (k + 1) (the plain average at k = 1).
+    first_counts = noisy[first:last + 1]
+    averaged = (parts * first_counts + looked_again) / (parts + 1)
+    averaged_var = sigma**2 * parts / (parts + 1)
     # The span's ends are checked again on the second look alone: the first
     # chose them, so its counts there are biased upwards.
-    low, high = significant_span(looked_again, sigma, z=_cell_z(len(looked_again)))
+    low, high = significant_span(looked_again / np.sqrt(parts), sigma,
+                                 z=_cell_z(len(looked_again)))
     low, high = first + low, first + high  # cells of the first grid
 
     Run = tuple[int, int, float, float]  # first-grid cells [a, b), count, variance
 
     def inner(runs: list[tuple[int, int]]) -> list[Run]:
-        return [(a, b, float(averaged[a - first:b - first].sum()), (b - a) * body_sigma**2)
-                for a, b in runs]
+        return [(a, b, float(averaged[a - first:b - first].sum()),
+                 float(averaged_var[a - first:b - first].sum())) for a, b in runs]
 
     def outer(runs: list[tuple[int, int]], looked: np.ndarray) -> list[Run]:
         return [(a, b, ((b - a) * float(c) + float(noisy[a:b].sum())) / (b - a + 1),
@@ -292,12 +318,18 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
         inner([(low - b, low - a) for a, b in tail_runs(0, low - first)])
         + outer(left, second[:len(left)][::-1]), reach_low)
     left_runs = left_runs[::-1]  # outermost first, as on the grid
-    body = slice(len(left_runs), len(left_runs) + high - low + 1)
+    # Body cells come back as their sub-cells: s_i + (c - S) / (k + 1) sums to
+    # the combined count, each with variance k·σ² / (k + 1).
+    top, stop = low - first, high - first + 1  # the body's span cells
+    body_edges = np.concatenate([subs[top]] + [e[1:] for e in subs[top + 1:stop]])
+    body_counts = np.concatenate([
+        sub_counts[starts[j]:starts[j + 1]] + (first_counts[j] - looked_again[j]) / (parts[j] + 1)
+        for j in range(top, stop)])
+    body_var = np.repeat(averaged_var[top:stop], parts[top:stop])
+    body = slice(len(left_runs), len(left_runs) + len(body_counts))
     return _Looked(
-        np.concatenate([[edges[a] for a, _, _, _ in left_runs], edges[low:high + 2],
+        np.concatenate([[edges[a] for a, _, _, _ in left_runs], body_edges,
                         [edges[b] for _, b, _, _ in right_runs]]),
-        np.concatenate([[r[2] for r in left_runs], averaged[low - first:high - first + 1],
-                        [r[2] for r in right_runs]]),
-        np.concatenate([[r[3] for r in left_runs], np.full(high - low + 1, body_sigma**2),
-                        [r[3] for r in right_runs]]),
-        body, body_sigma, (beyond_low, beyond_high))
+        np.concatenate([[r[2] for r in left_runs], body_counts, [r[2] for r in right_runs]]),
+        np.concatenate([[r[3] for r in left_runs], body_var, [r[3] for r in right_runs]]),
+        body, (beyond_low, beyond_high))
