@@ -13,7 +13,6 @@ which Gaussian mechanisms allow at the same multiplier.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -171,8 +170,8 @@ class _Looked:
 
     ``body`` is the slice of cells whose counts come with the within-bin
     shrinkage of ``shrink_within_bins`` (at each cell's own noise: cells seen
-    on both looks are averaged, split cells less so); the cells before and after it are
-    tail runs (their counts refitted by ``monotone_tail``). ``beyond`` holds
+    on both looks are averaged, split cells less so); the cells before and
+    after it are tail runs (their counts refitted by ``monotone_tail``). ``beyond`` holds
     the noisy sum and variance of the cells cut off below and above: their
     rows are clipped into the end cells, so their counts belong to the end bins.
     """
@@ -255,15 +254,14 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
     def is_edge(j: int) -> bool:
         return any(0 <= i < len(noisy) and noisy[i] < noisy[j] / 2 for i in (j - 1, j + 1))
 
-    whole = [np.array([edges[j], edges[j + 1]]) for j in range(first, last + 1)]
     subs = [split_edges(edges[j], edges[j + 1], float(noisy[j]), sigma, unit,
-                        SPLIT_CELLS, SPLIT_Z) if is_edge(j) else whole[j - first]
+                        SPLIT_CELLS, SPLIT_Z) if is_edge(j) else edges[j:j + 2]
             for j in range(first, last + 1)]
     parts = np.array([len(e) - 1 for e in subs])  # k_j sub-cells of span cell j
     starts = np.concatenate([[0], np.cumsum(parts)])
-    second_edges = np.concatenate([[edges[a] for a, _ in reversed(left)], subs[0]]
-                                  + [e[1:] for e in subs[1:]] + [[edges[b] for _, b in right]])
-    second = measure(second_edges)
+    span_edges = np.concatenate([subs[0]] + [e[1:] for e in subs[1:]])
+    second = measure(np.concatenate([[edges[a] for a, _ in reversed(left)], span_edges,
+                                     [edges[b] for _, b in right]]))
     body_stop = len(left) + int(starts[-1])
     sub_counts = second[len(left):body_stop]
     looked_again = np.add.reduceat(sub_counts, starts[:-1])  # S_j, variance k_j·σ²
@@ -272,6 +270,9 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
     first_counts = noisy[first:last + 1]
     averaged = (parts * first_counts + looked_again) / (parts + 1)
     averaged_var = sigma**2 * parts / (parts + 1)
+    # ... and each sub-cell s_i + (c - S) / (k + 1), which sum to the combined
+    # count, each with variance k·σ² / (k + 1)
+    sub_estimates = sub_counts + np.repeat((first_counts - looked_again) / (parts + 1), parts)
     # The span's ends are checked again on the second look alone: the first
     # chose them, so its counts there are biased upwards.
     low, high = significant_span(looked_again / np.sqrt(parts), sigma,
@@ -318,18 +319,14 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
         inner([(low - b, low - a) for a, b in tail_runs(0, low - first)])
         + outer(left, second[:len(left)][::-1]), reach_low)
     left_runs = left_runs[::-1]  # outermost first, as on the grid
-    # Body cells come back as their sub-cells: s_i + (c - S) / (k + 1) sums to
-    # the combined count, each with variance k·σ² / (k + 1).
-    top, stop = low - first, high - first + 1  # the body's span cells
-    body_edges = np.concatenate([subs[top]] + [e[1:] for e in subs[top + 1:stop]])
-    body_counts = np.concatenate([
-        sub_counts[starts[j]:starts[j + 1]] + (first_counts[j] - looked_again[j]) / (parts[j] + 1)
-        for j in range(top, stop)])
-    body_var = np.repeat(averaged_var[top:stop], parts[top:stop])
-    body = slice(len(left_runs), len(left_runs) + len(body_counts))
+    # body cells come back as their sub-cells
+    start, stop = int(starts[low - first]), int(starts[high - first + 1])  # body sub-cells
+    body = slice(len(left_runs), len(left_runs) + stop - start)
     return _Looked(
-        np.concatenate([[edges[a] for a, _, _, _ in left_runs], body_edges,
+        np.concatenate([[edges[a] for a, _, _, _ in left_runs], span_edges[start:stop + 1],
                         [edges[b] for _, b, _, _ in right_runs]]),
-        np.concatenate([[r[2] for r in left_runs], body_counts, [r[2] for r in right_runs]]),
-        np.concatenate([[r[3] for r in left_runs], body_var, [r[3] for r in right_runs]]),
+        np.concatenate([[r[2] for r in left_runs], sub_estimates[start:stop],
+                        [r[2] for r in right_runs]]),
+        np.concatenate([[r[3] for r in left_runs], np.repeat(averaged_var, parts)[start:stop],
+                        [r[3] for r in right_runs]]),
         body, (beyond_low, beyond_high))
