@@ -132,7 +132,8 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
     needs = plan_needs(table, declared)
     stage_a = run_stage_a(table, declared, needs, noise, options, rows_noisy, source)
     bin_counts: dict[str, MarginalTarget] = {}
-    grids = run_stage_b(table, declared, needs, stage_a, noise, options, source, bin_counts)
+    grids = run_stage_b(table, declared, needs, stage_a, noise, options, rows_noisy, source,
+                        bin_counts)
     columns: list[Column] = []
     marginals: dict[str, MarginalTarget] = {}
     fallback: dict[str, int] = {}

@@ -40,13 +40,17 @@ __all__ = ("LOOKS", "run_stage_b")
 
 LOOKS = 2  # histograms per column: a first look, then a zoom or a second look
 ZOOM_GAIN = 4  # zoom when the new grid has 4x the cells the values occupied
+ZOOM_LOSS = 0.1  # ... and its span holds all but a tenth of the column's values
+BEYOND_Z = 2.0  # ... unless more are shown outside it at 2 sd
+ZOOM_CELL_Z = 5.0  # a zoom has as many cells as the values fill at 5 sd of noise each
 SPLIT_CELLS = 8  # a span cell is looked at again as up to 8 sub-cells
 SPLIT_Z = 2.0  # ... each of which would hold more than 2 sd of its noise
 
 
 def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a: StageA,
-                noise: MetadataNoise, options: MetadataOptions, source: NoiseSource,
-                out_targets: dict[str, MarginalTarget] | None = None) -> dict[str, Grid]:
+                noise: MetadataNoise, options: MetadataOptions, rows_noisy: int,
+                source: NoiseSource, out_targets: dict[str, MarginalTarget] | None = None
+                ) -> dict[str, Grid]:
     """Fine grids; fills ``out_targets`` with noisy per-bin counts where reliable."""
     grids: dict[str, Grid] = {}
     out_targets = {} if out_targets is None else out_targets
@@ -71,8 +75,9 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         stream = source.stream("stage-b", column.name)
         unit = 1.0 if integral else 10.0 ** -decimals
 
-        def grid_on(a: float, b: float) -> np.ndarray:
-            edges = fine_edges(a, b, integral, decimals, options)
+        def grid_on(a: float, b: float, cells: int = options.fine_cells) -> np.ndarray:
+            edges = fine_edges(a, b, integral, decimals,
+                               dataclasses.replace(options, fine_cells=cells))
             if points:
                 edges = with_point_cells(edges, points, unit)
             if len(edges) < 2:  # a range narrower than one unit (only zeros seen)
@@ -87,6 +92,26 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             return noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, stream)
 
         core = stage_a.cores.get(column.name)
+        # the column's values: the released row count less its released nulls
+        values_noisy = rows_noisy - stage_a.null_counts.get(column.name, 0.0)
+        values_var = 2 * noise.count_scale**2 + stage_a.null_sigmas.get(column.name, 0.0)**2
+
+        # A zoom's cells hold ZOOM_CELL_Z sd of their noise on average: a bin's
+        # noisy count sums the noise of its cells, so 100 cells of a few rows
+        # each (20k pressures at ε = 1) give 20 bins each off by a quarter
+        zoom_cells = options.fine_cells if noise.grid_sigma <= 0 else int(np.clip(
+            values_noisy / (ZOOM_CELL_Z * noise.grid_sigma), options.numeric_bins,
+            options.fine_cells))
+
+        def leaves_rows_out(first: int, last: int) -> bool:
+            # a zoom clips the rows outside its span into its end cells: it is
+            # right only when they are few. Values spread over many cells
+            # that are each under the noise (weather's wind gusts: 40 heaped
+            # values of a few hundred rows each) can leave a handful of noise
+            # cells standing out, which hold a fraction of the column
+            held = float(noisy[first:last + 1].sum())
+            sd = np.sqrt(values_var + (last - first + 1) * sigma**2)
+            return values_noisy - held > ZOOM_LOSS * values_noisy + BEYOND_Z * sd
 
         def misses_core(edges: np.ndarray, first: int, last: int) -> bool:
             # stage A found values in its first and last core cells; a fine
@@ -119,8 +144,9 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         # cell, kept 41 cells and came out as 3 bins in about one fit in twenty)
         strict = significant_span(noisy, sigma, z=_cell_z(len(noisy), 0.001))
         for a, b in ((first, last), strict):
-            if d.bounds is None and not zoom and not misses_core(edges, a, b):
-                zoomed = grid_on(float(edges[a]), float(edges[b + 1]))
+            if d.bounds is None and not zoom and not misses_core(edges, a, b) \
+                    and not leaves_rows_out(a, b):
+                zoomed = grid_on(float(edges[a]), float(edges[b + 1]), zoom_cells)
                 zoom = len(zoomed) - 1 >= ZOOM_GAIN * (b - a + 1)
         if zoom:
             looked = _zoom(zoomed, measure(zoomed), sigma)
