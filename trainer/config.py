@@ -87,8 +87,8 @@ class PrivacyConfig:
     row_count_share: float = 0.01
     typing_share: float = 0.05
     typing_delta_share: float = 0.05
-    metadata_share: float = 0.12
-    wide_metadata_share: float = 0.36
+    metadata_share: float = 0.2
+    wide_metadata_share: float = 0.6
     vocabulary_share: float = 0.6
     threshold_delta_share: float = 0.25
     range_noise_ratio: float = 1.5

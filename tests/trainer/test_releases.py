@@ -179,9 +179,9 @@ def test_a_wide_table_gets_a_metadata_share_in_proportion_to_its_columns():
         return Needs(names, names, (), 0, ())
 
     privacy = PrivacyConfig(epsilon=1.0, delta=1e-5)
-    assert metadata_share(privacy, needs(15)) == pytest.approx(0.12)
-    assert metadata_share(privacy, needs(32)) == pytest.approx(0.24)
-    assert metadata_share(privacy, needs(200)) == pytest.approx(0.36)
+    assert metadata_share(privacy, needs(15)) == pytest.approx(0.2)
+    assert metadata_share(privacy, needs(32)) == pytest.approx(0.4)
+    assert metadata_share(privacy, needs(200)) == pytest.approx(0.6)
     # up to the cap, each histogram's noise stays that of a 16-column table
     first = plan_first_phase(privacy)
     sigma = {c: plan_main_phase(privacy, first, needs(c)).metadata_noise.vocab_sigma
@@ -189,5 +189,5 @@ def test_a_wide_table_gets_a_metadata_share_in_proportion_to_its_columns():
     assert sigma[32] == pytest.approx(sigma[16], rel=0.02)
     assert sigma[48] == pytest.approx(sigma[16], rel=0.02)
     # the owner can keep the share fixed
-    fixed = PrivacyConfig(epsilon=1.0, delta=1e-5, wide_metadata_share=0.12)
-    assert metadata_share(fixed, needs(48)) == pytest.approx(0.12)
+    fixed = PrivacyConfig(epsilon=1.0, delta=1e-5, wide_metadata_share=0.2)
+    assert metadata_share(fixed, needs(48)) == pytest.approx(0.2)
