@@ -463,3 +463,16 @@ def test_a_zoom_has_no_more_cells_than_its_counts_can_fill():
     table = table_of(pressure=[f"{v:.1f}" for v in values])
     errors = [_bin_error(_at_eps_1(table, seed), "pressure", values) for seed in range(10)]
     assert np.mean(errors) < 0.06, np.round(errors, 3)
+
+
+def test_a_range_never_leaves_what_a_bundle_can_hold():
+    # A bundle's cell edges lie within ±2**53 (HZG.md): a column with values
+    # beyond (64-bit codes read as numbers), or a noise run far up stage A's
+    # magnitude cells, once gave a range to 2**57 and a bundle the writer
+    # refused after training (randhie at eps = 3, one fit in about forty).
+    # Magnitudes stop at 2**53; larger values are clipped into the top cell.
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.integers(0, 1000, 3000), rng.integers(2**56, 2**58, 3000)])
+    derived = derive(table_of(code=[str(v) for v in values]))
+    edges = np.asarray(derived.schema.column("code").grid.cell_edges)
+    assert np.all(np.abs(edges) <= 2.0**53), edges.max()

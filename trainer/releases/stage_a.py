@@ -43,8 +43,10 @@ from trainer.releases.noise import MetadataNoise, NoiseSource, noisy_histogram
 
 __all__ = ("NULL_Z", "StageA", "TICKS_PER_DAY", "id_shape", "partition_select", "run_stage_a")
 
-# signed log2 magnitude cells: 0, then ±[2^k, 2^(k+1)) for k in MAG_MIN..MAG_MAX-1
-MAG_MIN, MAG_MAX = -20, 63
+# signed log2 magnitude cells: 0, then ±[2^k, 2^(k+1)) for k in MAG_MIN..MAG_MAX-1;
+# a bundle's cell edges lie within ±2^53 (HZG.md), so larger values fall in
+# the top cell and are clipped to it
+MAG_MIN, MAG_MAX = -20, 53
 YEAR_MIN, YEAR_MAX = 1800, 2200
 TICKS_PER_DAY = {"D": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}
 RANGE_Z = 4.5  # a magnitude cell counts as occupied above 4.5 σ (false alarm ~3e-6)
