@@ -92,6 +92,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             return noisy_histogram(cells, len(edges) - 1, noise.grid_sigma, stream)
 
         core = stage_a.cores.get(column.name)
+        sigma = noise.grid_sigma
         # the column's values: the released row count less its released nulls
         values_noisy = rows_noisy - stage_a.null_counts.get(column.name, 0.0)
         values_var = 2 * noise.count_scale**2 + stage_a.null_sigmas.get(column.name, 0.0)**2
@@ -99,9 +100,8 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         # A zoom's cells hold ZOOM_CELL_Z sd of their noise on average: a bin's
         # noisy count sums the noise of its cells, so 100 cells of a few rows
         # each (20k pressures at ε = 1) give 20 bins each off by a quarter
-        zoom_cells = options.fine_cells if noise.grid_sigma <= 0 else int(np.clip(
-            values_noisy / (ZOOM_CELL_Z * noise.grid_sigma), options.numeric_bins,
-            options.fine_cells))
+        zoom_cells = options.fine_cells if sigma <= 0 else int(np.clip(
+            values_noisy / (ZOOM_CELL_Z * sigma), options.numeric_bins, options.fine_cells))
 
         def leaves_rows_out(first: int, last: int) -> bool:
             # a zoom clips the rows outside its span into its end cells: it is
@@ -135,7 +135,6 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         # noise in every fine cell, and shows in the runs.
         edges = grid_on(lo, hi)
         noisy = measure(edges)
-        sigma = noise.grid_sigma
         first, last = significant_span(noisy, sigma)
         zoom = False
         # a zoom onto the span, or else onto the cells that stand out from all
