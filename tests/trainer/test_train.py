@@ -7,7 +7,9 @@ import math
 import numpy as np
 
 from provisioner import SigningKey, TrustedKey, TrustStore, decode_bundle
+from provisioner.bundle.canonical import decode_header
 from provisioner.bundle.layout import PREFIX, unpack_prefix
+from provisioner.bundle.limits import DEFAULT_LIMITS
 from provisioner.generator import Generator
 from provisioner.privacy import PrivacyStatement
 
@@ -53,37 +55,25 @@ def test_bundle_holds_no_exact_row_count_or_seed(trained, adult_small):
     # No seed or key material in the header: no name or text in it speaks of
     # one. (Its names and strings, not its raw bytes: the bytes of a float64
     # such as 65.0 + 2**-40 spell "key" now and then.)
-    import msgpack
-
     prefix = unpack_prefix(data)
-    header = msgpack.unpackb(data[PREFIX.size:PREFIX.size + prefix.header_length])
-    words = [w.lower() for w in _strings(header)]
+    header = decode_header(data[PREFIX.size:PREFIX.size + prefix.header_length],
+                           limits=DEFAULT_LIMITS)
+    words = [w.lower() for w in _leaves(header, with_keys=True) if isinstance(w, str)]
     assert "mechanisms" in words and "dp-sgd" in words  # it is the header
     for word in ("seed", "key", "rng"):
         assert not [w for w in words if word in w and w not in ("key_id", "keys")]
 
 
-def _strings(value):
-    """Every map key and string inside a decoded msgpack value."""
+def _leaves(value, with_keys: bool = False):
+    """Every scalar inside nested dicts, lists and tuples (and the dicts' keys)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
+            if with_keys:
+                yield key
+            yield from _leaves(item, with_keys)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from _strings(item)
-    elif isinstance(value, str):
-        yield value
-
-
-def _leaves(value):
-    """Every scalar inside nested dicts, lists and tuples."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _leaves(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _leaves(item)
+            yield from _leaves(item, with_keys)
     else:
         yield value
 
