@@ -14,7 +14,8 @@ out of every metric. Each generator draws as many rows as the training part.
 Metrics (computed here, on the real training part as reference):
 
 * bins: numeric and datetime columns in (at most) 20 quantile bins of the
-  real training part, as in ``trainer.evaluate``; categorical columns keep
+  real training part, or one bin per value when they have at most 20, as in
+  ``trainer.evaluate``; categorical columns keep
   their 20 most frequent real values as bins and pool every other value,
   the rare token included, in one "other" bin (a 56,000-title column then
   scores its frequent values, not whether unique strings were copied);
@@ -62,6 +63,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from trainer.evaluate import fidelity  # noqa: E402 - after the path line above
 
 DEFAULT_ZOO = ROOT.parent / "shared" / "data" / "zoo"
 TARGETS = {
@@ -188,8 +191,7 @@ class Coder:
             column = reference[name]
             if kinds[name] == "num":
                 values = column.dropna().to_numpy(dtype=float)
-                edges = (np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)))
-                         if len(values) else np.array([0.0]))
+                edges = fidelity.numeric_edges(values, BINS)
                 self.edges[name] = edges
                 inner = edges[1:-1]
                 self.labels[name] = ([f"<{_short(edges[1])}" if len(edges) > 2 else "all"]

@@ -3,7 +3,8 @@
 Definitions (each tested against values worked out by hand on tiny tables):
 
 * **bins**: numeric and datetime columns are cut into (at most) 20 quantile
-  bins of the *real training* rows (repeated edges merge); each categorical
+  bins of the *real training* rows (repeated edges merge), or one bin per
+  value when they hold no more distinct values than that; each categorical
   value is its own bin; null is a bin of its own;
 * **1-way TVD** of a column: ``½ Σ_b |p_b − q_b|`` over its bins, p real,
   q synthetic; 0 is identical, 1 disjoint;
@@ -28,6 +29,7 @@ __all__ = (
     "association_matrix",
     "bin_edges",
     "binned",
+    "numeric_edges",
     "column_tvds",
     "cramers_v",
     "frame_codes",
@@ -40,6 +42,23 @@ NULL = "<null>"
 Frame = Any
 
 
+def numeric_edges(values: np.ndarray, bins: int = 20) -> np.ndarray:
+    """Edges of at most ``bins`` bins of finite ``values``, real rows' quantiles.
+
+    Bins are half-open, the last one closed, so quantile edges put a column's
+    top value in the bin of the value below it: a 0/1 column came out as one
+    bin, on which any generator scored 0. A column with at most ``bins``
+    distinct values therefore gets one bin per value (its values, and one
+    edge past the last).
+    """
+    if not values.size:
+        return np.array([0.0, 1.0])
+    distinct = np.unique(values)
+    if distinct.size <= bins:
+        return np.append(distinct, distinct[-1] + 1.0)
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+
+
 def bin_edges(reference: Frame, numeric: Sequence[str], bins: int = 20
               ) -> dict[str, np.ndarray | None]:
     """Quantile edges of each numeric column of ``reference``; None for the others."""
@@ -48,8 +67,7 @@ def bin_edges(reference: Frame, numeric: Sequence[str], bins: int = 20
         if name in numeric:
             values = reference[name].to_numpy(dtype=float)
             values = values[~np.isnan(values)]
-            edges[name] = (np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
-                           if values.size else np.array([0.0, 1.0]))
+            edges[name] = numeric_edges(values, bins)
         else:
             edges[name] = None
     return edges

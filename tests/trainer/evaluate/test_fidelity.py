@@ -32,6 +32,17 @@ def test_numbers_are_binned_at_the_real_quantiles():
     assert one["x"] == pytest.approx(0.25)  # (1/2, 1/2) vs (3/4, 1/4)
 
 
+def test_a_few_valued_number_has_a_bin_per_value():
+    # quantile edges of a 0/1 column are [0, 1]: one closed bin held both, and
+    # a generator writing only zeros scored 0
+    real = pd.DataFrame({"x": [0.0, 1.0, 1.0, 0.0], "k": [1.0, 2.0, 3.0, 3.0]})
+    synthetic = pd.DataFrame({"x": [0.0] * 4, "k": [2.0, 2.0, 3.0, 3.0]})
+    edges = bin_edges(real, ["x", "k"])
+    assert edges["x"].tolist() == [0.0, 1.0, 2.0]
+    one = column_tvds(joint_codes(real, synthetic, edges))
+    assert one == {"x": 0.5, "k": 0.25}
+
+
 def test_nulls_are_a_bin_of_their_own():
     real = pd.DataFrame({"x": [1.0, np.nan], "c": ["a", None]})
     synthetic = pd.DataFrame({"x": [1.0, 1.0], "c": ["a", "a"]})
