@@ -3,8 +3,9 @@
 Definitions (each tested against values worked out by hand on tiny tables):
 
 * **bins**: numeric and datetime columns are cut into (at most) 20 quantile
-  bins of the *real training* rows (repeated edges merge), or one bin per
-  value when they hold no more distinct values than that; each categorical
+  bins of the *real training* rows (repeated edges merge, and a value that
+  fills several quantiles is a bin of its own), or one bin per value when
+  they hold no more distinct values than that; each categorical
   value is its own bin; null is a bin of its own;
 * **1-way TVD** of a column: ``½ Σ_b |p_b − q_b|`` over its bins, p real,
   q synthetic; 0 is identical, 1 disjoint;
@@ -43,20 +44,33 @@ Frame = Any
 
 
 def numeric_edges(values: np.ndarray, bins: int = 20) -> np.ndarray:
-    """Edges of at most ``bins`` bins of finite ``values``, real rows' quantiles.
+    """Edges of the bins of finite ``values``: their quantiles, atoms apart.
 
-    Bins are half-open, the last one closed, so quantile edges put a column's
-    top value in the bin of the value below it: a 0/1 column came out as one
-    bin, on which any generator scored 0. A column with at most ``bins``
-    distinct values therefore gets one bin per value (its values, and one
-    edge past the last).
+    Bins are half-open, the last one closed, so plain quantile edges put a
+    value that fills several quantiles in one bin with its neighbours: a 0/1
+    column came out as one bin (any generator scored 0 on it), and a count
+    that is zero in 96% of rows one bin with its non-zero tail. So a column
+    with at most ``bins`` distinct values gets one bin per value, and
+    otherwise each value that fills more than one quantile bin gets a bin of
+    its own (its edge, and the next value above it as the next edge).
     """
     if not values.size:
         return np.array([0.0, 1.0])
     distinct = np.unique(values)
     if distinct.size <= bins:
         return np.append(distinct, distinct[-1] + 1.0)
-    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+    quantiles = np.quantile(values, np.linspace(0, 1, bins + 1))
+    edges, repeats = np.unique(quantiles, return_counts=True)
+    atoms = edges[repeats > 1]
+    above = np.searchsorted(distinct, atoms, side="right")
+    closing = np.array([distinct[i] if i < distinct.size else distinct[-1] + 1.0
+                        for i in above])
+    edges = np.unique(np.concatenate([edges, closing]))
+    # an interpolated quantile between an atom and the next value bounds no value
+    empty = np.zeros(edges.size, dtype=bool)
+    for atom, close in zip(atoms, closing):
+        empty |= (edges > atom) & (edges < close)
+    return edges[~empty]
 
 
 def bin_edges(reference: Frame, numeric: Sequence[str], bins: int = 20

@@ -43,6 +43,17 @@ def test_a_few_valued_number_has_a_bin_per_value():
     assert one == {"x": 0.5, "k": 0.25}
 
 
+def test_a_value_filling_several_quantiles_has_a_bin_of_its_own():
+    # 95% zeros and a tail of 15 values: the quantile edges were [0, 15], one
+    # bin, and a generator writing only zeros scored 0
+    real = pd.DataFrame({"x": np.r_[np.zeros(285), np.arange(1.0, 16.0)]})
+    synthetic = pd.DataFrame({"x": np.zeros(300)})
+    edges = bin_edges(real, ["x"], bins=10)
+    assert edges["x"].tolist() == [0.0, 1.0, 15.0]
+    one = column_tvds(joint_codes(real, synthetic, edges))
+    assert one["x"] == pytest.approx(0.05)
+
+
 def test_nulls_are_a_bin_of_their_own():
     real = pd.DataFrame({"x": [1.0, np.nan], "c": ["a", None]})
     synthetic = pd.DataFrame({"x": [1.0, 1.0], "c": ["a", "a"]})
