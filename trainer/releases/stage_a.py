@@ -51,6 +51,7 @@ YEAR_MIN, YEAR_MAX = 1800, 2200
 TICKS_PER_DAY = {"D": 1, "s": 86_400, "ms": 86_400_000, "us": 86_400_000_000}
 RANGE_Z = 4.5  # a magnitude cell counts as occupied above 4.5 σ (false alarm ~3e-6)
 EXTEND_Z = 2.0
+MISSING_Z = 3.0  # values missing from the span at 3 sd extend it (false alarm ~1e-3)
 NULL_Z = 3.0
 
 
@@ -243,7 +244,8 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
 
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
                     source: NoiseSource, out: StageA, what: str,
-                    possible: np.ndarray | None = None
+                    possible: np.ndarray | None = None,
+                    rows: tuple[float, float] | None = None
                     ) -> tuple[int, int, int, int, float, float]:
     """Release a histogram of ``cells`` plus null and unparsed cells; first/last
     occupied cell, first/last cell of the *core* (cells above RANGE_Z·σ
@@ -259,7 +261,10 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     such row to the value next to them (a false extension only widens the
     range, which stage B trims again). The
     null and unparsed cells' noisy counts are kept for the column's null
-    decision and the owner. Cells that no value can fall in (``possible``
+    decision and the owner. With ``rows`` (the released row count and its
+    variance), a span that holds MISSING_Z sd fewer values than the column
+    has (row count less nulls) reaches on to the side where its cells show
+    the missing values (``_missing_reach``). Cells that no value can fall in (``possible``
     False: magnitudes under one unit of the column's decimals) are skipped,
     so that an integer's 0 and 1 are neighbours.
     """
@@ -285,8 +290,40 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
         last += 1
     if first > 0 and counts[first - 1] > EXTEND_Z * sigma:
         first -= 1
+    if rows is not None:
+        values = rows[0] - out.null_counts[column.name]
+        sd = math.sqrt(rows[1] + out.null_sigmas[column.name]**2
+                       + (last - first + 1) * sigma**2)
+        missing = values - float(counts[first:last + 1].sum())
+        if missing > MISSING_Z * sd:
+            up, down = _missing_reach(counts[last + 1:], missing - sd), \
+                _missing_reach(counts[:first][::-1], missing - sd)
+            if up[1] >= down[1]:
+                last += up[0]
+            else:
+                first -= down[0]
     return (int(index[first]), int(index[last]), int(index[core[0]]), int(index[core[-1]]),
             float(counts[core[0]]), float(counts[core[-1]]))
+
+
+def _missing_reach(cells: np.ndarray, missing: float) -> tuple[int, float]:
+    """How many of ``cells`` (next to the span, nearest first) to add to it,
+    and how strongly they show mass (their largest standardised sum ``S/√m``).
+
+    A zero-inflated count (a visit count that is 0 in 96% of rows, the rest
+    spread over 1 to 60) has no cell and no run above the range's bar, yet
+    the released value count shows the rows missing: the span reaches on to
+    the first cell by which the cells' running sum has gathered ``missing``,
+    or else to the end of the run that stands out most. Post-processing of
+    released counts.
+    """
+    if not cells.size:
+        return 0, -np.inf
+    cum = np.cumsum(cells)
+    standardised = cum / np.sqrt(np.arange(1, cells.size + 1))
+    enough = np.flatnonzero(cum >= missing)
+    m = int(enough[0]) + 1 if enough.size else int(np.argmax(standardised)) + 1
+    return m, float(standardised.max())
 
 
 def _significant_runs(hist: np.ndarray, scale: float) -> tuple[int, int] | None:
@@ -354,7 +391,8 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                 possible = np.array([max(abs(a), abs(b)) > smallest or a == b == 0.0
                                      for a, b in map(_cell_range, range(size))])
             found = _occupied_cells(column, cells, size, sigma, source, out,
-                                    "its range", possible)
+                                    "its range", possible,
+                                    rows=(float(rows_noisy), 2 * noise.count_scale**2))
             lo, hi = _cell_range(found[0])[0], _cell_range(found[1])[1]
             if hi == 0.0:  # the top occupied cell is exactly zero
                 hi = 1.0 if column.value_type == "integer" else 1e-9
