@@ -183,7 +183,7 @@ def derive_metadata(table: TypedTable, declared: Declarations, noise: MetadataNo
                 values, variances = list(counts), [sigma**2] * len(counts)
                 absent = [False] * len(counts)
                 if rare is not None:
-                    rest_var = 2 * noise.count_scale**2 + (len(counts) * sigma**2) + null_var
+                    rest_var = noise.row_count_variance + len(counts) * sigma**2 + null_var
                     # the rare token only stands for values that were folded into
                     # it: when the released counts leave no clear rest, it is absent
                     values.append(max(rest, 0.0))

@@ -55,6 +55,11 @@ class MetadataNoise:
     threshold_delta: float
 
     @property
+    def row_count_variance(self) -> float:
+        """Variance of the released row count's Laplace noise (2·scale²)."""
+        return 2 * self.count_scale**2
+
+    @property
     def threshold(self) -> float:
         """Partition selection's bar for values counted at σ_vocab (categories)."""
         return 1.0 + self.vocab_sigma * normal_quantile(1.0 - self.threshold_delta)

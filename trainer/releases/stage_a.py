@@ -101,6 +101,12 @@ class StageA:
     # the noisy count of a text column's released shape
     pattern_counts: dict[str, float] = dataclasses.field(default_factory=dict)
 
+    def value_count(self, name: str, rows: float, rows_variance: float) -> tuple[float, float]:
+        """The released count of a column's non-null cells and its noise
+        variance: the released row count less the column's released nulls."""
+        return (rows - self.null_counts.get(name, 0.0),
+                rows_variance + self.null_sigmas.get(name, 0.0)**2)
+
 
 def run_stage_a(table: TypedTable, declared: Declarations, needs: Needs, noise: MetadataNoise,
                 options: MetadataOptions, rows_noisy: int, source: NoiseSource) -> StageA:
@@ -291,9 +297,8 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
     if first > 0 and counts[first - 1] > EXTEND_Z * sigma:
         first -= 1
     if rows is not None:
-        values = rows[0] - out.null_counts[column.name]
-        sd = math.sqrt(rows[1] + out.null_sigmas[column.name]**2
-                       + (last - first + 1) * sigma**2)
+        values, values_var = out.value_count(column.name, *rows)
+        sd = math.sqrt(values_var + (last - first + 1) * sigma**2)
         missing = values - float(counts[first:last + 1].sum())
         if missing > MISSING_Z * sd:
             up, down = _missing_reach(counts[last + 1:], missing - sd), \
@@ -392,7 +397,7 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                                      for a, b in map(_cell_range, range(size))])
             found = _occupied_cells(column, cells, size, sigma, source, out,
                                     "its range", possible,
-                                    rows=(float(rows_noisy), 2 * noise.count_scale**2))
+                                    rows=(float(rows_noisy), noise.row_count_variance))
             lo, hi = _cell_range(found[0])[0], _cell_range(found[1])[1]
             if hi == 0.0:  # the top occupied cell is exactly zero
                 hi = 1.0 if column.value_type == "integer" else 1e-9

@@ -94,8 +94,8 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         core = stage_a.cores.get(column.name)
         sigma = noise.grid_sigma
         # the column's values: the released row count less its released nulls
-        values_noisy = rows_noisy - stage_a.null_counts.get(column.name, 0.0)
-        values_var = 2 * noise.count_scale**2 + stage_a.null_sigmas.get(column.name, 0.0)**2
+        values_noisy, values_var = stage_a.value_count(column.name, rows_noisy,
+                                                       noise.row_count_variance)
 
         # A zoom's cells hold ZOOM_CELL_Z sd of their noise on average: a bin's
         # noisy count sums the noise of its cells, so 100 cells of a few rows
