@@ -255,6 +255,25 @@ def test_a_float_column_of_integral_values_decodes_to_integers():
     assert np.all(np.diff(out.grid.cell_edges) == np.round(np.diff(out.grid.cell_edges)))
 
 
+def test_fractional_values_printed_to_many_digits_keep_their_decimals():
+    # randhie's limitation score: 0s and 1s, and 3% of rows a fraction printed
+    # to 15 digits. Those all fall in the decimals histogram's last cell (240
+    # rows, 8σ at σ_range = 30); the sum of the nine cells beyond 0 decimals
+    # has sd 3σ and stayed under its old bar (9σ = 270), so they came back
+    # rounded to 0 or 1. (Seeded noise; the count is 8σ above the new bar's 4.5σ.)
+    rng = np.random.default_rng(7)
+    n = 8000
+    fractional = rng.random(n) < 0.03
+    values = np.where(fractional, rng.choice([0.144292458891869, 0.0221345981023477], n),
+                      (rng.random(n) < 0.12).astype(float))
+    table = table_of(x=[repr(float(v)) for v in values])
+    for seed in range(5):  # the old bar rounded them to 0 or 1 decimals in 2 of these
+        assert derive(table, seed=seed).schema.column("x").decimals >= 4
+    # integral values alone still get 0 decimals
+    assert derive(table_of(x=[f"{v:.1f}" for v in np.round(values)])).schema.column(
+        "x").decimals == 0
+
+
 def test_stage_b_keeps_what_stage_a_found_over_several_magnitudes():
     # storms' hurricane diameters: many zeros, and 1,800 values spread from 16 to
     # 256. Stage A's power-of-two cells each hold ~450 rows (above 4.5σ = 270);
