@@ -381,7 +381,8 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                      + 1970)
             cells = np.clip(years, YEAR_MIN - 1, YEAR_MAX) - (YEAR_MIN - 1)
             found = _occupied_cells(column, cells, YEAR_MAX - YEAR_MIN + 2, sigma,
-                                    source, out, "its years")
+                                    source, out, "its years",
+                                    rows=(float(rows_noisy), noise.row_count_variance))
 
             def year_span(first: int, last: int) -> tuple[float, float]:
                 first = max(first + YEAR_MIN - 1, YEAR_MIN)
