@@ -30,11 +30,11 @@ __all__ = (
     "association_matrix",
     "bin_edges",
     "binned",
-    "numeric_edges",
     "column_tvds",
     "cramers_v",
     "frame_codes",
     "joint_codes",
+    "numeric_edges",
     "pair_tvds",
     "tvd",
 )
