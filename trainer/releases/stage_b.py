@@ -240,37 +240,55 @@ class _Looked:
         return grid, MarginalTarget(counts, variances)
 
 
+_Run = tuple[int, int, float, float]  # grid cells [a, b), noisy count, noise variance
+
+
+def _kept_tail(runs: list[_Run], declared: bool = False, reach: int | None = None
+               ) -> tuple[list[_Run], tuple[float, float]]:
+    """The runs of a tail (nearest first) that the range keeps, their counts
+    refitted to thin outwards (``monotone_tail``), and the noisy sum and
+    variance of the rest, which is clipped into the last kept run.
+
+    Without declared bounds the runs are kept while the mass beyond them
+    shows (``tail_to_keep`` at TAIL_Z), and at least out to the run holding
+    ``reach`` (a cell stage A's counts place values in); declared bounds keep
+    every run. Post-processing of the counts.
+    """
+    if not runs:
+        return [], (0.0, 0.0)
+    counts = np.array([r[2] for r in runs])
+    variances = np.array([r[3] for r in runs])
+    keep = len(runs)
+    if not declared:
+        keep = tail_to_keep(counts, variances, TAIL_Z)
+        if reach is not None:
+            keep = max(keep, next(i + 1 for i, (a, b, _, _) in enumerate(runs)
+                                  if a <= reach < b or i == len(runs) - 1))
+    sizes = np.array([r[1] - r[0] for r in runs[:keep]], dtype=np.float64)
+    fitted = monotone_tail(counts[:keep], sizes, variances[:keep])
+    kept = [(a, b, float(f), v) for (a, b, _, v), f in zip(runs[:keep], fitted)]
+    return kept, (float(counts[keep:].sum()), float(variances[keep:].sum()))
+
+
 def _zoom(edges: np.ndarray, noisy: np.ndarray, sigma: float) -> _Looked:
     """The second look on a zoomed grid: the span its counts support, and
     tail runs beyond it.
 
     A zoom's cells are finer than the first look's, so a thin end of the
-    column (baseball's seasons before 1902: 7% of rows, a few dozen a year)
+    column (baseball's seasons before 1897: 5% of rows, a few dozen a year)
     is under the noise in every cell and as a run; cut at the span, its rows
     were clipped into the first season kept. Beyond the span, runs of 1, 2,
-    4, ... cells are kept while the mass beyond shows (``tail_to_keep``, as
-    for the first grid's tails) and refitted to thin outwards; what is left
-    is clipped into the end cells, as before.
+    4, ... cells are kept as the first grid's tails are (``_kept_tail``).
     """
     first, last = significant_span(noisy, sigma)
     right = [(last + 1 + a, last + 1 + b) for a, b in tail_runs(0, len(noisy) - last - 1)]
     left = [(first - b, first - a) for a, b in tail_runs(0, first)]  # nearest first
 
-    def tail(runs: list[tuple[int, int]]
-             ) -> tuple[list[tuple[int, int, float, float]], tuple[float, float]]:
-        if not runs:
-            return [], (0.0, 0.0)
-        counts = np.array([float(noisy[a:b].sum()) for a, b in runs])
-        variances = np.array([(b - a) * sigma**2 for a, b in runs], dtype=np.float64)
-        keep = tail_to_keep(counts, variances, TAIL_Z)
-        sizes = np.array([b - a for a, b in runs[:keep]], dtype=np.float64)
-        fitted = monotone_tail(counts[:keep], sizes, variances[:keep])
-        kept = [(a, b, float(f), float(v))
-                for (a, b), f, v in zip(runs[:keep], fitted, variances)]
-        return kept, (float(counts[keep:].sum()), float(variances[keep:].sum()))
+    def runs_of(cells: list[tuple[int, int]]) -> list[_Run]:
+        return [(a, b, float(noisy[a:b].sum()), (b - a) * sigma**2) for a, b in cells]
 
-    right_runs, beyond_high = tail(right)
-    left_runs, beyond_low = tail(left)
+    right_runs, beyond_high = _kept_tail(runs_of(right))
+    left_runs, beyond_low = _kept_tail(runs_of(left))
     left_runs = left_runs[::-1]  # outermost first, as on the grid
     n = last - first + 1
     return _Looked(
@@ -337,32 +355,13 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
                                  z=_cell_z(len(looked_again)))
     low, high = first + low, first + high  # cells of the first grid
 
-    Run = tuple[int, int, float, float]  # first-grid cells [a, b), count, variance
-
-    def inner(runs: list[tuple[int, int]]) -> list[Run]:
+    def inner(runs: list[tuple[int, int]]) -> list[_Run]:
         return [(a, b, float(averaged[a - first:b - first].sum()),
                  float(averaged_var[a - first:b - first].sum())) for a, b in runs]
 
-    def outer(runs: list[tuple[int, int]], looked: np.ndarray) -> list[Run]:
+    def outer(runs: list[tuple[int, int]], looked: np.ndarray) -> list[_Run]:
         return [(a, b, ((b - a) * float(c) + float(noisy[a:b].sum())) / (b - a + 1),
                  sigma**2 * (b - a) / (b - a + 1)) for (a, b), c in zip(runs, looked)]
-
-    def tail(runs: list[Run], reach: int | None
-             ) -> tuple[list[Run], tuple[float, float]]:
-        if not runs:
-            return [], (0.0, 0.0)
-        counts = np.array([r[2] for r in runs])
-        variances = np.array([r[3] for r in runs])
-        keep = len(runs)
-        if not declared:
-            keep = tail_to_keep(counts, variances, TAIL_Z)
-            if reach is not None:
-                keep = max(keep, next(i + 1 for i, (a, b, _, _) in enumerate(runs)
-                                      if a <= reach < b or i == len(runs) - 1))
-        sizes = np.array([r[1] - r[0] for r in runs[:keep]], dtype=np.float64)
-        fitted = monotone_tail(counts[:keep], sizes, variances[:keep])
-        kept = [(a, b, float(f), v) for (a, b, _, v), f in zip(runs[:keep], fitted)]
-        return kept, (float(counts[keep:].sum()), float(variances[keep:].sum()))
 
     # stage A's core end cells, when the span does not reach them
     reach_high = reach_low = None
@@ -370,12 +369,12 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
         (_, top_of_low), (bottom_of_high, _) = core_cells
         reach_high = bottom_of_high if bottom_of_high > high else None
         reach_low = top_of_low if top_of_low < low else None
-    right_runs, beyond_high = tail(
+    right_runs, beyond_high = _kept_tail(
         inner([(high + 1 + a, high + 1 + b) for a, b in tail_runs(0, last - high)])
-        + outer(right, second[body_stop:]), reach_high)
-    left_runs, beyond_low = tail(
+        + outer(right, second[body_stop:]), declared, reach_high)
+    left_runs, beyond_low = _kept_tail(
         inner([(low - b, low - a) for a, b in tail_runs(0, low - first)])
-        + outer(left, second[:len(left)][::-1]), reach_low)
+        + outer(left, second[:len(left)][::-1]), declared, reach_low)
     left_runs = left_runs[::-1]  # outermost first, as on the grid
     # body cells come back as their sub-cells
     start, stop = int(starts[low - first]), int(starts[high - first + 1])  # body sub-cells
