@@ -270,6 +270,20 @@ def _kept_tail(runs: list[_Run], declared: bool = False, reach: int | None = Non
     return kept, (float(counts[keep:].sum()), float(variances[keep:].sum()))
 
 
+def _with_tails(edges: np.ndarray, left: list[_Run], body_edges: np.ndarray,
+                body_counts: np.ndarray, body_variances: np.ndarray, right: list[_Run],
+                beyond: tuple[tuple[float, float], tuple[float, float]]) -> _Looked:
+    """A look of kept tail runs (each nearest first, cells of ``edges``) on
+    both sides of a body of cells."""
+    left = left[::-1]  # outermost first, as on the grid
+    return _Looked(
+        np.concatenate([[edges[a] for a, _, _, _ in left], body_edges,
+                        [edges[b] for _, b, _, _ in right]]),
+        np.concatenate([[r[2] for r in left], body_counts, [r[2] for r in right]]),
+        np.concatenate([[r[3] for r in left], body_variances, [r[3] for r in right]]),
+        slice(len(left), len(left) + len(body_counts)), beyond)
+
+
 def _zoom(edges: np.ndarray, noisy: np.ndarray, sigma: float) -> _Looked:
     """The second look on a zoomed grid: the span its counts support, and
     tail runs beyond it.
@@ -289,16 +303,9 @@ def _zoom(edges: np.ndarray, noisy: np.ndarray, sigma: float) -> _Looked:
 
     right_runs, beyond_high = _kept_tail(runs_of(right))
     left_runs, beyond_low = _kept_tail(runs_of(left))
-    left_runs = left_runs[::-1]  # outermost first, as on the grid
-    n = last - first + 1
-    return _Looked(
-        np.concatenate([[edges[a] for a, _, _, _ in left_runs], edges[first:last + 2],
-                        [edges[b] for _, b, _, _ in right_runs]]),
-        np.concatenate([[r[2] for r in left_runs], noisy[first:last + 1],
-                        [r[2] for r in right_runs]]),
-        np.concatenate([[r[3] for r in left_runs], np.full(n, sigma**2),
-                        [r[3] for r in right_runs]]),
-        slice(len(left_runs), len(left_runs) + n), (beyond_low, beyond_high))
+    return _with_tails(edges, left_runs, edges[first:last + 2], noisy[first:last + 1],
+                       np.full(last - first + 1, sigma**2), right_runs,
+                       (beyond_low, beyond_high))
 
 
 def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
@@ -375,15 +382,8 @@ def _body_and_tails(edges: np.ndarray, noisy: np.ndarray, first: int, last: int,
     left_runs, beyond_low = _kept_tail(
         inner([(low - b, low - a) for a, b in tail_runs(0, low - first)])
         + outer(left, second[:len(left)][::-1]), declared, reach_low)
-    left_runs = left_runs[::-1]  # outermost first, as on the grid
     # body cells come back as their sub-cells
     start, stop = int(starts[low - first]), int(starts[high - first + 1])  # body sub-cells
-    body = slice(len(left_runs), len(left_runs) + stop - start)
-    return _Looked(
-        np.concatenate([[edges[a] for a, _, _, _ in left_runs], span_edges[start:stop + 1],
-                        [edges[b] for _, b, _, _ in right_runs]]),
-        np.concatenate([[r[2] for r in left_runs], sub_estimates[start:stop],
-                        [r[2] for r in right_runs]]),
-        np.concatenate([[r[3] for r in left_runs], np.repeat(averaged_var, parts)[start:stop],
-                        [r[3] for r in right_runs]]),
-        body, (beyond_low, beyond_high))
+    return _with_tails(edges, left_runs, span_edges[start:stop + 1], sub_estimates[start:stop],
+                       np.repeat(averaged_var, parts)[start:stop], right_runs,
+                       (beyond_low, beyond_high))
