@@ -21,18 +21,24 @@ __all__ = ("fine_edges", "monotone_tail", "occupied_span", "quantile_bins",
 
 
 def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
-               options: MetadataOptions) -> np.ndarray:
-    """Cell edges of the fine grid on [lo, hi): exact integers, or linear/geometric."""
+               options: MetadataOptions, floor: float = 0.0) -> np.ndarray:
+    """Cell edges of the fine grid on [lo, hi): exact integers, or linear/geometric.
+
+    ``floor`` is where the positive values start when the range holds 0
+    (released by stage A): the grid's positive cells start there, with one
+    cell under it, instead of at one unit of the column's precision.
+    """
     if integral:
         lo, hi = math.floor(lo), math.ceil(hi)
         if hi - lo <= options.max_exact_cells:
             return np.arange(lo, hi + 1, dtype=np.float64)
     unit = 1.0 if integral else 10.0 ** -max(decimals, 0)
     cells = options.fine_cells
-    span_pos = (math.log10(hi / max(lo, unit)) if hi > 0 else 0.0)
+    # the positive values start at ``start``: one cell [0 or lo, start) under it
+    start = max(lo, unit, floor if floor < hi else 0.0)
+    span_pos = (math.log10(hi / start) if hi > 0 else 0.0)
     if lo >= 0 and hi > 0 and span_pos > 2:
         # heavy right tail: a zero cell (when 0 is in range) plus geometric cells
-        start = max(lo, unit)
         edges = np.geomspace(start, hi, cells + 1)
         if lo < start:
             edges = np.concatenate([[lo], edges])
@@ -41,11 +47,13 @@ def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
         if hi > edges[-1]:
             edges = np.concatenate([edges, [hi]])
     elif lo < 0 < hi and max(-lo, hi) / unit > 1000:
-        share = math.log(-lo / unit) / (math.log(-lo / unit) + math.log(hi / unit))
+        share = math.log(-lo / unit) / (math.log(-lo / unit) + math.log(hi / start))
         n_neg = max(2, int(round(cells * share)))
         neg = -np.geomspace(-lo, unit, n_neg + 1)
-        pos = np.geomspace(unit, hi, max(2, cells - n_neg) + 1)
-        edges = np.concatenate([neg, [0.0], pos])
+        pos = np.geomspace(start, hi, max(2, cells - n_neg) + 1)
+        edges = np.concatenate([neg, [0.0], [unit] if start > unit else [], pos])
+    elif lo >= 0 and start > max(lo, unit):
+        edges = np.concatenate([[lo], np.linspace(start, hi, cells + 1)])
     else:
         edges = np.linspace(lo, hi, cells + 1)
     edges = np.round(edges / unit) * unit

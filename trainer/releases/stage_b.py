@@ -77,7 +77,8 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
 
         def grid_on(a: float, b: float, cells: int = options.fine_cells) -> np.ndarray:
             edges = fine_edges(a, b, integral, decimals,
-                               dataclasses.replace(options, fine_cells=cells))
+                               dataclasses.replace(options, fine_cells=cells),
+                               floor=stage_a.floors.get(column.name, 0.0))
             if points:
                 edges = with_point_cells(edges, points, unit)
             if len(edges) < 2:  # a range narrower than one unit (only zeros seen)
