@@ -41,6 +41,7 @@ __all__ = ("LOOKS", "run_stage_b")
 LOOKS = 2  # histograms per column: a first look, then a zoom or a second look
 ZOOM_GAIN = 4  # zoom when the new grid has 4x the cells the values occupied
 ZOOM_LOSS = 0.1  # ... and its span holds all but a tenth of the column's values
+STRICT_ZOOM_LOSS = 0.02  # ... or, onto the cells that stand out from all the noise, a fiftieth
 BEYOND_Z = 2.0  # ... unless more are shown outside it at 2 sd
 ZOOM_CELL_Z = 5.0  # a zoom has as many cells as the values fill at 5 sd of noise each
 SPLIT_CELLS = 8  # a span cell is looked at again as up to 8 sub-cells
@@ -104,7 +105,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         zoom_cells = options.fine_cells if sigma <= 0 else int(np.clip(
             values_noisy / (ZOOM_CELL_Z * sigma), options.numeric_bins, options.fine_cells))
 
-        def leaves_rows_out(first: int, last: int) -> bool:
+        def leaves_rows_out(first: int, last: int, loss: float = ZOOM_LOSS) -> bool:
             # a zoom clips the rows outside its span into its end cells: it is
             # right only when they are few. Values spread over many cells
             # that are each under the noise (weather's wind gusts: 40 heaped
@@ -112,7 +113,7 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
             # cells standing out, which hold a fraction of the column
             held = float(noisy[first:last + 1].sum())
             sd = np.sqrt(values_var + (last - first + 1) * sigma**2)
-            return values_noisy - held > ZOOM_LOSS * values_noisy + BEYOND_Z * sd
+            return values_noisy - held > loss * values_noisy + BEYOND_Z * sd
 
         def misses_core(edges: np.ndarray, first: int, last: int) -> bool:
             # stage A found values in its first and last core cells; a fine
@@ -138,14 +139,16 @@ def run_stage_b(table: TypedTable, declared: Declarations, needs: Needs, stage_a
         noisy = measure(edges)
         first, last = significant_span(noisy, sigma)
         zoom = False
-        # a zoom onto the span, or else onto the cells that stand out from all
-        # the noise: one noise cell far from the values must not stretch the
-        # span and rule the zoom out (mplsstops' longitudes, one first-grid
-        # cell, kept 41 cells and came out as 3 bins in about one fit in twenty)
+        # a zoom onto the cells that stand out from all the noise when they
+        # hold all but a fiftieth of the values, or else onto the span: one
+        # noise cell far from the values must not stretch the span, neither
+        # ruling the zoom out (mplsstops' longitudes, one first-grid cell, kept
+        # 41 cells and came out as 3 bins in about one fit in twenty) nor
+        # making it twenty times too coarse (3 bins again, in one fit in forty)
         strict = significant_span(noisy, sigma, z=_cell_z(len(noisy), 0.001))
-        for a, b in ((first, last), strict):
+        for (a, b), loss in ((strict, STRICT_ZOOM_LOSS), ((first, last), ZOOM_LOSS)):
             if d.bounds is None and not zoom and not misses_core(edges, a, b) \
-                    and not leaves_rows_out(a, b):
+                    and not leaves_rows_out(a, b, loss):
                 zoomed = grid_on(float(edges[a]), float(edges[b + 1]), zoom_cells)
                 zoom = len(zoomed) - 1 >= ZOOM_GAIN * (b - a + 1)
         if zoom:
