@@ -25,8 +25,9 @@ def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
     """Cell edges of the fine grid on [lo, hi): exact integers, or linear/geometric.
 
     ``floor`` is where the positive values start when the range holds 0
-    (released by stage A): the grid's positive cells start there, with one
-    cell under it, instead of at one unit of the column's precision.
+    (released by stage A): the grid's positive cells start there, with a
+    zero cell and one cell under it, instead of at one unit of the column's
+    precision.
     """
     if integral:
         lo, hi = math.floor(lo), math.ceil(hi)
@@ -34,14 +35,14 @@ def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
             return np.arange(lo, hi + 1, dtype=np.float64)
     unit = 1.0 if integral else 10.0 ** -max(decimals, 0)
     cells = options.fine_cells
-    # the positive values start at ``start``: one cell [0 or lo, start) under it
+    # the positive values start at ``start``; under it a zero cell [0, unit)
+    # when 0 is in range (it decodes to 0 exactly) and one cell up to start
     start = max(lo, unit, floor if floor < hi else 0.0)
+    under = [] if lo >= start else [lo, unit] if lo == 0 < unit < start else [lo]
     span_pos = (math.log10(hi / start) if hi > 0 else 0.0)
     if lo >= 0 and hi > 0 and span_pos > 2:
-        # heavy right tail: a zero cell (when 0 is in range) plus geometric cells
-        edges = np.geomspace(start, hi, cells + 1)
-        if lo < start:
-            edges = np.concatenate([[lo], edges])
+        # heavy right tail: geometric cells
+        edges = np.concatenate([under, np.geomspace(start, hi, cells + 1)])
     elif hi <= 0 and lo < 0 and math.log10(-lo / max(-hi, unit)) > 2:
         edges = -np.geomspace(-lo, max(-hi, unit), cells + 1)
         if hi > edges[-1]:
@@ -53,7 +54,7 @@ def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
         pos = np.geomspace(start, hi, max(2, cells - n_neg) + 1)
         edges = np.concatenate([neg, [0.0], [unit] if start > unit else [], pos])
     elif lo >= 0 and start > max(lo, unit):
-        edges = np.concatenate([[lo], np.linspace(start, hi, cells + 1)])
+        edges = np.concatenate([under, np.linspace(start, hi, cells + 1)])
     else:
         edges = np.linspace(lo, hi, cells + 1)
     edges = np.round(edges / unit) * unit

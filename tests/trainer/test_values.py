@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from provisioner.decode import decode_numeric
-from trainer.binning import monotone_tail, significant_span, tail_runs, tail_to_keep, with_point_cells
+from trainer.binning import (fine_edges, monotone_tail, significant_span, tail_runs,
+                             tail_to_keep, with_point_cells)
 from trainer.calibrate import ABSENT_LOGIT
 from trainer.column_types import TypedTable
 from trainer.intake import exact_types
@@ -599,3 +600,17 @@ def test_zero_inflated_floats_to_many_digits_decode_where_their_values_are():
         # none of the table's values is under 10; the grid's one cell under
         # its start may decode a few there
         assert positive.size > 0.05 * out.size and np.mean(positive < 2.0) < 0.03, seed
+
+
+
+def test_a_grid_from_its_floor_keeps_zero_a_cell_of_its_own():
+    # Zeros that partition selection did not release as a value (fewer than
+    # its bar) get no point cell; the grid's own zero cell [0, 1e-9) must stay
+    # under the floor, or they decode spread over [0, floor).
+    for floor, hi in ((64.0, 4096.0 * 1024), (64.0, 512.0)):  # geometric, linear
+        edges = fine_edges(0.0, hi, False, 9, MetadataOptions(), floor=floor)
+        assert edges[0] == 0.0 and np.isclose(edges[1], 1e-9) and edges[2] == floor, edges[:4]
+        assert np.all(np.diff(edges) > 0) and edges[-1] == hi
+    # without a floor the grid is as before: a zero cell, then cells from 1e-9
+    edges = fine_edges(0.0, 4096.0, False, 9, MetadataOptions())
+    assert edges[0] == 0.0 and np.isclose(edges[1], 1e-9) and edges[2] < 1e-8
