@@ -48,7 +48,9 @@ def fine_edges(lo: float, hi: float, integral: bool, decimals: int,
         if hi > edges[-1]:
             edges = np.concatenate([edges, [hi]])
     elif lo < 0 < hi and max(-lo, hi) / unit > 1000:
-        share = math.log(-lo / unit) / (math.log(-lo / unit) + math.log(hi / start))
+        # each side's share of the cells by its decades (none under one unit)
+        neg_span, pos_span = math.log(max(-lo / unit, 1.0)), math.log(max(hi / start, 1.0))
+        share = neg_span / (neg_span + pos_span) if neg_span + pos_span > 0 else 0.5
         n_neg = max(2, int(round(cells * share)))
         neg = -np.geomspace(-lo, unit, n_neg + 1)
         pos = np.geomspace(start, hi, max(2, cells - n_neg) + 1)

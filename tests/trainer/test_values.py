@@ -614,3 +614,9 @@ def test_a_grid_from_its_floor_keeps_zero_a_cell_of_its_own():
     # without a floor the grid is as before: a zero cell, then cells from 1e-9
     edges = fine_edges(0.0, 4096.0, False, 9, MetadataOptions())
     assert edges[0] == 0.0 and np.isclose(edges[1], 1e-9) and edges[2] < 1e-8
+    # a range across 0 shares its cells between the sides by their decades;
+    # with a floor 16x under its top and a negative end under one unit, the
+    # positive side's decades once cancelled the negative side's to ~1e-16 and
+    # the share asked for some 1e17 cells
+    edges = fine_edges(-0.0625, 524287.9375, False, 0, MetadataOptions(), floor=32768.0)
+    assert len(edges) <= MetadataOptions().fine_cells + 4 and np.all(np.diff(edges) > 0)
