@@ -602,7 +602,6 @@ def test_zero_inflated_floats_to_many_digits_decode_where_their_values_are():
         assert positive.size > 0.05 * out.size and np.mean(positive < 2.0) < 0.03, seed
 
 
-
 def test_a_grid_from_its_floor_keeps_zero_a_cell_of_its_own():
     # Zeros that partition selection did not release as a value (fewer than
     # its bar) get no point cell; the grid's own zero cell [0, 1e-9) must stay

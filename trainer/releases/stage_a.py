@@ -29,7 +29,7 @@ import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -253,11 +253,25 @@ def _select_pattern(column: TypedColumn, noise: MetadataNoise, tau: float,
     return pattern
 
 
+class _Occupied(NamedTuple):
+    """What ``_occupied_cells`` finds: the span's first and last cell, its
+    core's first and last cell with their noisy counts, and the noisy
+    histogram itself (post-processing reads it again)."""
+
+    first: int
+    last: int
+    core_first: int
+    core_last: int
+    core_first_count: float
+    core_last_count: float
+    counts: np.ndarray
+
+
 def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: float,
                     source: NoiseSource, out: StageA, what: str,
                     possible: np.ndarray | None = None,
                     rows: tuple[float, float] | None = None
-                    ) -> tuple[int, int, int, int, float, float, np.ndarray]:
+                    ) -> _Occupied:
     """Release a histogram of ``cells`` plus null and unparsed cells; first/last
     occupied cell, first/last cell of the *core* (cells above RANGE_Z·σ
     on their own, or the significant run when there is none), the noisy
@@ -293,7 +307,7 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
         if runs is None:
             raise InputDataError(_too_small(column.name, what))
         first, last = int(index[runs[0]]), int(index[runs[1]])
-        return first, last, first, last, 0.0, 0.0, hist[:-2]
+        return _Occupied(first, last, first, last, 0.0, 0.0, hist[:-2])
     core = np.flatnonzero(counts > RANGE_Z * sigma)
     # cells above RANGE_Z·σ, and beyond them any run of cells significant together
     first, last = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)
@@ -312,11 +326,12 @@ def _occupied_cells(column: TypedColumn, cells: np.ndarray, size: int, sigma: fl
                 last += up[0]
             else:
                 first -= down[0]
-    return (int(index[first]), int(index[last]), int(index[core[0]]), int(index[core[-1]]),
-            float(counts[core[0]]), float(counts[core[-1]]), hist[:-2])
+    return _Occupied(int(index[first]), int(index[last]), int(index[core[0]]),
+                     int(index[core[-1]]), float(counts[core[0]]), float(counts[core[-1]]),
+                     hist[:-2])
 
 
-def _positive_floor(hist: np.ndarray, possible: np.ndarray | None, first: int, last: int,
+def _positive_floor(found: _Occupied, possible: np.ndarray | None,
                     sigma: float) -> float | None:
     """The lower edge of the lowest positive magnitude cell that the counts
     support, when the span runs through the zero cell into positive values;
@@ -334,12 +349,12 @@ def _positive_floor(hist: np.ndarray, possible: np.ndarray | None, first: int, l
     Post-processing of the released magnitude histogram.
     """
     zero = MAG_MAX - MAG_MIN
-    if first > zero or last <= zero:
+    if found.first > zero or found.last <= zero:
         return None
-    cells = np.arange(zero + 1, last + 1)
+    cells = np.arange(zero + 1, found.last + 1)
     if possible is not None:
         cells = cells[possible[cells]]
-    counts = hist[cells]
+    counts = found.counts[cells]
     if np.any(counts > RANGE_Z * sigma):
         start = significant_span(counts, sigma, z=RANGE_Z, tail_z=RANGE_Z)[0]
     else:
@@ -434,10 +449,11 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
                     f"datetime64[{column.unit}]")
                 return float(lo.astype(np.int64)), float(hi.astype(np.int64))
 
-            out.ranges[column.name] = year_span(*found[:2])
-            if found[2] != found[3]:
-                out.cores[column.name] = ((*year_span(found[2], found[2]), found[4]),
-                                          (*year_span(found[3], found[3]), found[5]))
+            out.ranges[column.name] = year_span(found.first, found.last)
+            if found.core_first != found.core_last:
+                out.cores[column.name] = (
+                    (*year_span(found.core_first, found.core_first), found.core_first_count),
+                    (*year_span(found.core_last, found.core_last), found.core_last_count))
         else:
             cells = _magnitude_cells(column.values[present])
             size = 2 * (MAG_MAX - MAG_MIN) + 1
@@ -456,16 +472,17 @@ def _stage_a_numeric(column: TypedColumn, d: ColumnDeclaration, noise: MetadataN
             found = _occupied_cells(column, cells, size, sigma, source, out,
                                     "its range", possible,
                                     rows=(float(rows_noisy), noise.row_count_variance))
-            lo, hi = _cell_range(found[0])[0], _cell_range(found[1])[1]
+            lo, hi = _cell_range(found.first)[0], _cell_range(found.last)[1]
             if hi == 0.0:  # the top occupied cell is exactly zero
                 hi = 1.0 if column.value_type == "integer" else 1e-9
             out.ranges[column.name] = (lo, hi)
-            floor = _positive_floor(found[6], possible, found[0], found[1], sigma)
+            floor = _positive_floor(found, possible, sigma)
             if floor is not None:
                 out.floors[column.name] = floor
-            if found[2] != found[3]:
-                out.cores[column.name] = ((*_cell_range(found[2]), found[4]),
-                                          (*_cell_range(found[3]), found[5]))
+            if found.core_first != found.core_last:
+                out.cores[column.name] = (
+                    (*_cell_range(found.core_first), found.core_first_count),
+                    (*_cell_range(found.core_last), found.core_last_count))
     elif d.nullable is None:
         _null_cells(column, sigma, source, out)
 
