@@ -160,6 +160,8 @@ class TrainConfig:
         marginals to the released DP counts (post-processing, free).
       init_from_marginals: start the output biases at the log of the released
         marginals (post-processing, free).
+      init_independent: start the weights into the logits at zero, so that
+        training starts from independent columns.
       max_minutes: stop training after this long (steps actually taken are
         what the privacy statement records).
       name, owner, version, expires_days: the generator's identity.
@@ -186,6 +188,7 @@ class TrainConfig:
     max_categories: int = 1000
     calibrate_marginals: bool = True
     init_from_marginals: bool = True
+    init_independent: bool = True
     max_minutes: float | None = None
     name: str | None = None
     owner: str | None = None

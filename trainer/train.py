@@ -311,8 +311,9 @@ def _plain_plan(config: TrainConfig, rows: int, num_devices: int) -> Any:
 class MadeRecipe:
     """What DP-SGD trains: initial parameters, the clipper and the optimizer.
 
-    The recipe: output biases at the released marginals, Adam with cosine
-    decay over the planned steps, the dense fast clipping path.
+    The recipe: output biases at the released marginals and the weights into
+    the logits at zero (training starts from independent columns), Adam with
+    cosine decay over the planned steps, the dense fast clipping path.
     """
 
     params: Any
@@ -329,7 +330,7 @@ def made_recipe(model: MadeConfig, config: TrainConfig, derived: Any, plan: Any,
     from trainer.dp.dense import dense_clipper
     from trainer.models import made
 
-    params = made.init_params(model, init_key)
+    params = made.init_params(model, init_key, independent=config.init_independent)
     if config.init_from_marginals:
         params = made.with_output_bias(model, params, _bias_from_marginals(model, derived))
     optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate,

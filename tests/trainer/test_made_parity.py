@@ -75,3 +75,26 @@ def test_trainer_masks_are_the_provisioners():
     by_tensor = masks(config)
     assert np.array_equal(by_layer["hidden_0"], by_tensor["hidden.0.w"])
     assert np.array_equal(by_layer["direct"], by_tensor["direct.w"])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=str)
+def test_independent_initialisation_draws_each_column_from_its_bias(config):
+    """With ``independent``, a column's distribution is the softmax of its
+    output bias for every row; the default initialisation's is not."""
+    rng = np.random.default_rng(7)
+    bias = rng.normal(size=config.vocab_size)
+    tokens = jnp.asarray(random_tokens(config, 40, 8))
+    offsets = config.offsets
+    spread = []
+    for independent in (True, False):
+        params = made.with_output_bias(
+            config, made.init_params(config, jax.random.key(9), independent=independent), bias)
+        for c, logp in enumerate(made.log_probs(config, params, tokens)):
+            expected = jax.nn.log_softmax(jnp.asarray(bias[offsets[c]:offsets[c + 1]]))
+            gap = float(jnp.max(jnp.abs(logp - expected[None, :])))
+            if independent:
+                assert gap < 1e-5, (c, gap)
+            elif c > 0:
+                spread.append(gap)
+    # the default's random weights do make later columns depend on earlier ones
+    assert config.num_columns == 1 or max(spread) > 1e-2

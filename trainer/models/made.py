@@ -46,8 +46,16 @@ def layer_masks(config: MadeConfig) -> dict[str, np.ndarray]:
     return {layer: by_tensor[tensor_name(layer, "w")] for layer in layer_names(config)}
 
 
-def init_params(config: MadeConfig, key: jax.Array) -> Params:
-    """He-style initialisation, masked; output biases start at zero (uniform)."""
+def init_params(config: MadeConfig, key: jax.Array, *, independent: bool = False) -> Params:
+    """He-style initialisation, masked; output biases start at zero (uniform).
+
+    ``independent``: the layers into the logits (``out``, ``direct``) start at
+    zero, so every column's distribution is its output bias whatever the
+    earlier columns hold: the initial model draws the columns independently,
+    and whatever dependence the trained model shows came from the gradients.
+    (Random output weights are a random function of the earlier columns, a
+    dependence that the few hundred noisy DP-SGD steps must first undo.)
+    """
     masks = layer_masks(config)
     params: Params = {}
     # one draw for all layers: a single small compilation instead of one per shape
@@ -60,6 +68,8 @@ def init_params(config: MadeConfig, key: jax.Array) -> Params:
         seen = np.maximum(mask.sum(axis=0), 1.0)
         scale = np.sqrt(2.0 / seen) if layer.startswith("hidden") else np.sqrt(1.0 / seen)
         w = normal[start:start + mask.size].reshape(rows, cols) * scale * mask
+        if independent and not layer.startswith("hidden"):
+            w = np.zeros_like(w)
         start += mask.size
         params[layer] = {"w": jnp.asarray(w, jnp.float32)}
         if layer != "direct":
