@@ -45,7 +45,9 @@ The privacy unit is one row. baseball (player seasons) and storms
 guarantee does not protect a player or a storm as a whole.
 
 Runs on 2 shared cores take long: use ``nice -n 10``; ``--fast`` runs four
-tables (storms, happiness, nasscds, weather) at ε = 3 with one fit.
+tables (storms, happiness, nasscds, weather) at ε = 3 with one fit. Two runs
+side by side need ``OMP_NUM_THREADS=1``: otherwise the OpenMP threads of
+their TSTR classifiers spin against each other and one TSTR takes minutes.
 """
 
 from __future__ import annotations
