@@ -188,6 +188,9 @@ class TrainConfig:
     max_categories: int = 1000
     calibrate_marginals: bool = True
     init_from_marginals: bool = True
+    # on the zoo at eps=1 (3 fits per table, same day) 2-way TVD over
+    # independent columns averaged 0.63 against 0.65 from random output
+    # weights, 7 of 10 tables better; adult eps=1 2-way 0.044 vs 0.046
     init_independent: bool = True
     max_minutes: float | None = None
     name: str | None = None
